@@ -1,0 +1,79 @@
+"""Regenerate the sample class in ``grader/examples/`` from ``lessons/`` and ``solutions/``.
+
+    python -m grader.make_examples
+
+Four students, each submitting every lesson, as a student would: the release notebook with
+the exercise cells edited.
+
+- ``perfect``: every exercise cell holds the reference solution.
+- ``partial``: the reference solution, except one exercise per lesson with a typical mistake
+  (listed in ``MISTAKES``), which loses that exercise's tests.
+- ``blank``: the untouched release.
+- ``broken``: the reference solution, but the first exercise cell of each lesson raises
+  (a misspelt import), so the functions defined there do not exist and their tests fail.
+
+Run it after changing a lesson, then update the expected totals in ``tests/test_grading.py``.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import nbformat
+
+from grader.course import EXAMPLES, LESSONS, SOLUTIONS, lesson_names
+
+# One typical mistake per lesson: {lesson: {grade_id of an exercise cell: the student's code}}.
+MISTAKES: dict[str, dict[str, str]] = {}
+
+BROKEN_LINE = "import numpy.lingalg  # a typo: this cell raises ModuleNotFoundError\n"
+
+_MARKER = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n?", re.MULTILINE)
+
+
+def reference_answer(source: str) -> str:
+    """A solution cell as a student who got it right would leave it: the markers removed."""
+    return _MARKER.sub("", source)
+
+
+def _solution_cells(nb: nbformat.NotebookNode) -> dict[str, nbformat.NotebookNode]:
+    return {c.metadata["nbgrader"]["grade_id"]: c for c in nb.cells
+            if c.metadata.get("nbgrader", {}).get("solution")}
+
+
+def submission(lesson: str, student: str) -> nbformat.NotebookNode:
+    """The notebook ``student`` hands in for ``lesson``."""
+    nb = nbformat.read(LESSONS / lesson / f"{lesson}.ipynb", as_version=4)
+    if student == "blank":
+        return nb
+    source = _solution_cells(nbformat.read(SOLUTIONS / lesson / f"{lesson}.ipynb", as_version=4))
+    cells = _solution_cells(nb)
+    for grade_id, cell in cells.items():
+        cell.source = reference_answer(source[grade_id].source)
+    if student == "partial":
+        for grade_id, code in MISTAKES[lesson].items():
+            cells[grade_id].source = code
+    elif student == "broken":
+        first = next(iter(cells.values()))
+        first.source = BROKEN_LINE + first.source
+    return nb
+
+
+def main() -> None:
+    lessons = lesson_names()
+    missing = [lesson for lesson in lessons if lesson not in MISTAKES]
+    if missing:
+        raise SystemExit(f"add a typical mistake to MISTAKES for: {missing}")
+    for student in ("perfect", "partial", "blank", "broken"):
+        shutil.rmtree(EXAMPLES / student, ignore_errors=True)
+        for lesson in lessons:
+            path = EXAMPLES / student / lesson / f"{lesson}.ipynb"
+            path.parent.mkdir(parents=True)
+            nbformat.write(submission(lesson, student), path)
+            print(f"wrote {path.relative_to(EXAMPLES.parent.parent)}")
+
+
+if __name__ == "__main__":
+    main()

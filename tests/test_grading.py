@@ -1,0 +1,124 @@
+"""Grading round trips with nbgrader: solutions score full marks, releases score zero, the sample
+class scores what it should, and one broken submission never stops the others."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from grader import course
+from grader.__main__ import main
+
+LESSONS = course.lesson_names()
+
+# Totals of the sample class in grader/examples/ over lessons 01-03 (see grader/make_examples.py).
+EXPECTED_TOTALS = {"perfect": None, "partial": None, "blank": 0.0, "broken": None}
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory) -> course.ClassResults:
+    """One autograde run over the sample class plus three more students:
+    ``solution`` hands in the source notebooks, ``release`` the committed lessons/,
+    ``corrupt`` an invalid notebook for the first lesson and nothing else."""
+    root = tmp_path_factory.mktemp("class")
+    submissions = root / "submissions"
+    shutil.copytree(course.EXAMPLES, submissions)
+    for student, folder in (("solution", course.SOLUTIONS), ("release", course.LESSONS)):
+        for lesson in LESSONS:
+            shutil.copytree(folder / lesson, submissions / student / lesson)
+    corrupt = submissions / "corrupt" / LESSONS[0]
+    corrupt.mkdir(parents=True)
+    (corrupt / f"{LESSONS[0]}.ipynb").write_text('{"cells": [')
+    return course.autograde(submissions, root / "work", progress=False)
+
+
+def max_score(graded: course.ClassResults, lesson: str) -> float:
+    return graded.grades["solution", lesson].max_score
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_solution_scores_full_marks(graded, lesson):
+    grade = graded.grades["solution", lesson]
+    assert grade.status == "graded", grade.detail
+    assert grade.max_score > 0
+    assert grade.score == grade.max_score, f"{lesson}: solution scored {grade.score}/{grade.max_score}"
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_release_scores_zero(graded, lesson):
+    grade = graded.grades["release", lesson]
+    assert grade.status == "graded", grade.detail
+    assert grade.score == 0, f"{lesson}: the untouched release scored {grade.score}"
+
+
+def test_sample_class_totals(graded):
+    totals = {s: graded.total(s) for s in EXPECTED_TOTALS}
+    assert totals["perfect"] == graded.max_total()
+    assert totals == EXPECTED_TOTALS
+
+
+def test_partial_and_broken_lose_points_in_every_lesson(graded):
+    for student in ("partial", "broken"):
+        for lesson in LESSONS:
+            grade = graded.grades[student, lesson]
+            assert grade.status == "graded"
+            assert 0 < grade.score < grade.max_score, f"{student}/{lesson}: {grade.score}/{grade.max_score}"
+
+
+def test_a_corrupt_notebook_is_reported_and_the_rest_is_graded(graded):
+    bad = graded.grades["corrupt", LESSONS[0]]
+    assert bad.status == "failed" and bad.score == 0
+    assert "JSON" in bad.detail, bad.detail
+    assert [g.student for g in graded.problems()] == ["corrupt"]
+    for lesson in LESSONS[1:]:
+        assert graded.grades["corrupt", lesson].status == "missing"
+    assert graded.grades["perfect", LESSONS[0]].score == max_score(graded, LESSONS[0])
+
+
+def test_grades_csv_has_a_row_per_student_and_lesson(graded):
+    with graded.csv_path.open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == len(graded.students) * len(LESSONS)
+    by_key = {(r["student"], r["lesson"]): r for r in rows}
+    for (student, lesson), grade in graded.grades.items():
+        row = by_key[student, lesson]
+        assert float(row["score"]) == grade.score and row["status"] == grade.status
+
+
+def test_feedback_html_is_written_for_each_graded_submission(graded):
+    for (student, lesson), grade in graded.grades.items():
+        html = graded.feedback_dir / student / lesson / f"{lesson}.html"
+        assert html.exists() == (grade.status == "graded"), html
+
+
+def test_score_table_lists_every_student_with_the_total(graded):
+    table = course.score_table(graded)
+    for student in graded.students:
+        line = next(line for line in table.splitlines() if line.startswith(student + " "))
+        assert line.split()[-1] == f"{graded.total(student):g}/{graded.max_total():g}"
+    assert "FAILED corrupt/" in table
+
+
+def test_autograde_rejects_a_missing_submissions_folder(tmp_path):
+    with pytest.raises(ValueError, match="does not exist"):
+        course.autograde(tmp_path / "nope", tmp_path / "work")
+    assert main(["autograde", str(tmp_path / "nope"), "--workdir", str(tmp_path / "work")]) == 2
+
+
+def test_release_check_passes_on_the_committed_lessons(capsys):
+    assert main(["release", "--check"]) == 0
+    assert "up to date" in capsys.readouterr().out
+
+
+def test_release_check_fails_on_a_stale_copy(tmp_path):
+    lessons = tmp_path / "lessons"
+    shutil.copytree(course.LESSONS, lessons)
+    path = lessons / LESSONS[0] / f"{LESSONS[0]}.ipynb"
+    nb = json.loads(path.read_text())
+    nb["cells"][0]["source"] = ["An edit made by hand in lessons/ instead of solutions/."]
+    path.write_text(json.dumps(nb))
+    assert course.stale_lessons(lessons) == [LESSONS[0]]

@@ -1,0 +1,108 @@
+"""The lesson notebooks: nbgrader metadata, a clean release, and lessons/ in step with solutions/."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import nbformat
+import pytest
+
+from grader.course import LESSONS, SOLUTIONS, lesson_names, stale_lessons
+
+LESSON_NAMES = lesson_names()
+READABLE_ID = re.compile(r"^[a-z][a-z0-9_]{2,63}$")
+
+
+def source_notebook(name: str) -> nbformat.NotebookNode:
+    return nbformat.read(SOLUTIONS / name / f"{name}.ipynb", as_version=4)
+
+
+def release_notebook(name: str) -> nbformat.NotebookNode:
+    return nbformat.read(LESSONS / name / f"{name}.ipynb", as_version=4)
+
+
+def nbgrader_cells(nb: nbformat.NotebookNode) -> list[nbformat.NotebookNode]:
+    return [c for c in nb.cells if "nbgrader" in c.metadata]
+
+
+def test_the_foundation_lessons_exist():
+    assert LESSON_NAMES[:3] == ["01_least_squares", "02_newton", "03_entropy"]
+
+
+@pytest.mark.parametrize("name", LESSON_NAMES)
+def test_grade_ids_are_unique_readable_and_schema_3(name):
+    cells = nbgrader_cells(source_notebook(name))
+    ids = [c.metadata.nbgrader.grade_id for c in cells]
+    assert len(ids) == len(set(ids)), f"duplicate grade_ids in {name}: {ids}"
+    for cell in cells:
+        meta = cell.metadata.nbgrader
+        assert READABLE_ID.match(meta.grade_id), f"{name}: grade_id {meta.grade_id!r} is not readable snake case"
+        assert meta.schema_version == 3, f"{name}/{meta.grade_id}: schema_version {meta.schema_version}"
+        assert cell.id == meta.grade_id, f"{name}: cell id {cell.id!r} should equal its grade_id"
+
+
+@pytest.mark.parametrize("name", LESSON_NAMES)
+def test_graded_cells_are_locked_tests_with_points(name):
+    graded = [c for c in nbgrader_cells(source_notebook(name)) if c.metadata.nbgrader.grade]
+    assert len(graded) >= 3, f"{name} has {len(graded)} graded cells; a lesson needs at least 3"
+    for cell in graded:
+        meta = cell.metadata.nbgrader
+        assert meta.points > 0 and meta.locked and not meta.solution, f"{name}/{meta.grade_id}: {dict(meta)}"
+        assert meta.grade_id.startswith("test_"), f"{name}/{meta.grade_id}: test cell ids start with test_"
+    assert sum("### BEGIN HIDDEN TESTS" in c.source for c in graded) >= 1, f"{name} has no hidden tests"
+
+
+@pytest.mark.parametrize("name", LESSON_NAMES)
+def test_first_code_cell_is_the_locked_setup(name):
+    first = next(c for c in source_notebook(name).cells if c.cell_type == "code")
+    assert first.metadata.get("nbgrader", {}).get("locked"), f"{name}: the first code cell must be locked"
+    assert 'warnings.filterwarnings("ignore")' in first.source
+    assert "np.random.seed(" in first.source
+
+
+@pytest.mark.parametrize("name", LESSON_NAMES)
+def test_source_notebooks_are_committed_without_outputs(name):
+    for cell in source_notebook(name).cells:
+        if cell.cell_type == "code":
+            assert not cell.outputs and cell.execution_count is None, f"{name}/{cell.id} has outputs"
+
+
+@pytest.mark.parametrize("name", LESSON_NAMES)
+def test_release_holds_no_solution_hidden_tests_or_outputs(name):
+    text = (LESSONS / name / f"{name}.ipynb").read_text()
+    for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"):
+        assert marker not in text, f"lessons/{name} contains {marker!r}"
+    nb = release_notebook(name)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert not cell.outputs and cell.execution_count is None, f"lessons/{name}/{cell.id} has outputs"
+    solution_ids = {c.id for c in nbgrader_cells(nb) if c.metadata.nbgrader.solution}
+    assert solution_ids, f"lessons/{name} has no exercise cells"
+    for cell in nb.cells:
+        if cell.id in solution_ids:
+            assert "raise NotImplementedError()" in cell.source, f"lessons/{name}/{cell.id} is not blanked"
+
+
+@pytest.mark.parametrize("name", LESSON_NAMES)
+def test_solution_code_of_the_source_is_absent_from_the_release(name):
+    release_sources = "\n".join(c.source for c in release_notebook(name).cells)
+    for cell in nbgrader_cells(source_notebook(name)):
+        body = cell.source.split("### BEGIN SOLUTION")[1:]
+        for chunk in body:
+            answer = chunk.split("### END SOLUTION")[0].strip()
+            for line in answer.splitlines():
+                line = line.strip()
+                # Short lines ("return x", "else:") may well appear in the task text.
+                if len(line) > 30 and not line.startswith("#"):
+                    assert line not in release_sources, f"lessons/{name} leaks solution line {line!r}"
+
+
+def test_lessons_equal_a_fresh_release():
+    stale = stale_lessons()
+    assert not stale, f"lessons/ is stale for {stale}: run `python -m grader release` and commit"
+
+
+def test_release_is_valid_nbformat():
+    for name in LESSON_NAMES:
+        nbformat.validate(json.loads((LESSONS / name / f"{name}.ipynb").read_text()))
