@@ -143,7 +143,7 @@ class ClassResults:
     grades: dict[tuple[str, str], Grade] = field(default_factory=dict)
     csv_path: Path | None = None
     feedback_dir: Path | None = None
-    unknown: list[str] = field(default_factory=list)  # folders that are not a known lesson
+    unknown: list[str] = field(default_factory=list)  # student/entry paths that are no lesson folder
 
     def total(self, student: str) -> float:
         return sum(self.grades[student, lesson].score for lesson in self.lessons)
@@ -158,14 +158,16 @@ class ClassResults:
 
 
 def find_submissions(submissions: Path, lessons: list[str]) -> tuple[list[str], list[str]]:
-    """Students (sub-folders of ``submissions``) and the folders in them that are no lesson."""
+    """Students (sub-folders of ``submissions``) and the entries in them that are no lesson folder."""
     if not submissions.is_dir():
         raise ValueError(f"submissions folder {submissions} does not exist")
     students = sorted(p.name for p in submissions.iterdir() if p.is_dir() and not p.name.startswith("."))
     if not students:
         raise ValueError(f"no student folders in {submissions} (expected STUDENT/NN_lesson/NN_lesson.ipynb)")
+    # Anything beside the lesson folders is reported, not graded: a notebook saved straight into
+    # the student's folder, or a lesson folder with a wrong name, is a common hand-in slip.
     unknown = sorted(f"{s}/{p.name}" for s in students for p in (submissions / s).iterdir()
-                     if p.is_dir() and not p.name.startswith(".") and p.name not in lessons)
+                     if not p.name.startswith(".") and p.name not in lessons)
     return students, unknown
 
 
@@ -278,5 +280,5 @@ def score_table(results: ClassResults) -> str:
     for g in results.problems():
         lines.append(f"FAILED {g.student}/{g.lesson}: {g.detail}")
     for folder in results.unknown:
-        lines.append(f"ignored {folder}: not a lesson of this course")
+        lines.append(f"ignored {folder}: not a lesson folder (expected STUDENT/NN_name/NN_name.ipynb)")
     return "\n".join(lines)
