@@ -26,7 +26,40 @@ import nbformat
 from grader.course import EXAMPLES, LESSONS, SOLUTIONS, lesson_names
 
 # One typical mistake per lesson: {lesson: {grade_id of an exercise cell: the student's code}}.
-MISTAKES: dict[str, dict[str, str]] = {}
+MISTAKES: dict[str, dict[str, str]] = {
+    # The Lipschitz constant without its 1/n: every step is n times too short.
+    "01_least_squares": {"gradient_descent": '''\
+def gradient_descent(X, y, n_iter):
+    n, p = X.shape
+    L = np.linalg.eigvalsh(X.T @ X).max()  # Lipschitz constant
+    theta = np.zeros(p)
+    losses = [np.sum((X @ theta - y) ** 2) / (2 * n)]
+    for _ in range(n_iter):
+        grad = X.T @ (X @ theta - y) / n
+        theta = theta - grad / L
+        losses.append(np.sum((X @ theta - y) ** 2) / (2 * n))
+    return theta, np.array(losses)
+'''},
+    # The Armijo condition with the sign of the slope term flipped.
+    "02_newton": {"backtracking": '''\
+def backtracking(f, x, dx, g, c=1e-4, shrink=0.5):
+    fx = f(x)
+    slope = np.dot(g, dx)
+    t = 1.0
+    for _ in range(60):
+        ft = f(x + t * dx)
+        if np.isfinite(ft) and ft <= fx - c * t * slope:  # sufficient decrease
+            break
+        t *= shrink
+    return t
+'''},
+    # log-softmax straight from the formula: exp overflows for large logits.
+    "03_entropy": {"log_softmax": '''\
+def log_softmax(z):
+    z = np.asarray(z, dtype=float)
+    return z - np.log(np.sum(np.exp(z)))
+'''},
+}
 
 BROKEN_LINE = "import numpy.lingalg  # a typo: this cell raises ModuleNotFoundError\n"
 

@@ -16,7 +16,7 @@ from grader.__main__ import main
 LESSONS = course.lesson_names()
 
 # Totals of the sample class in grader/examples/ over lessons 01-03 (see grader/make_examples.py).
-EXPECTED_TOTALS = {"perfect": None, "partial": None, "blank": 0.0, "broken": None}
+EXPECTED_TOTALS = {"perfect": 30.0, "partial": 24.0, "blank": 0.0, "broken": 20.0}
 
 
 @pytest.fixture(scope="module")
