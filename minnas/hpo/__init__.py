@@ -1,0 +1,8 @@
+"""Hyperparameter optimisation, numpy and scipy only.
+
+- :mod:`~minnas.hpo.space` -- search spaces (real, integer, categorical; log scales) and the unit cube.
+- :mod:`~minnas.hpo.search` -- grid search, random search, and the result type every optimiser returns.
+- :mod:`~minnas.hpo.testfunctions` -- Branin, Hartmann-6, Rosenbrock, Ackley and a real tuning task.
+- :mod:`~minnas.hpo.gp` -- Gaussian-process regression.
+- :mod:`~minnas.hpo.bayesopt` -- acquisition functions and Bayesian optimisation (ask/tell).
+"""
