@@ -13,6 +13,7 @@ that caused it so the rest of the class is still graded.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import logging
@@ -181,10 +182,29 @@ def autograde(submissions: Path, workdir: Path | None = None, solutions: Path = 
     """
     # nbgrader's gradebook trips SQLAlchemy's autoflush warnings on every submission; they say
     # nothing about the grades and would drown the report.
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _single_threaded_kernels():
         warnings.simplefilter("ignore", SAWarning)
         return _autograde(submissions, (workdir or default_workdir()).resolve(), solutions,
                           feedback, progress)
+
+
+# Kernels inherit the grader's environment. The lessons' matrices are small, and on a laptop
+# several BLAS/OpenMP threads per kernel cost more in contention than they gain.
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+@contextlib.contextmanager
+def _single_threaded_kernels():
+    saved = {name: os.environ.get(name) for name in THREAD_VARIABLES}
+    os.environ.update({name: "1" for name in THREAD_VARIABLES})
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _autograde(submissions: Path, workdir: Path, solutions: Path, feedback: bool,
