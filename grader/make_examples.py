@@ -59,6 +59,35 @@ def log_softmax(z):
     z = np.asarray(z, dtype=float)
     return z - np.log(np.sum(np.exp(z)))
 '''},
+    # Decoding from the unit interval without clipping u to [0, 1] first.
+    "04_hyperparameter_search": {"unit_encoding": '''\
+def to_unit(v, low, high, log=False):
+    v = np.asarray(v, dtype=float)
+    if log:
+        return np.log(v / low) / np.log(high / low)
+    return (v - low) / (high - low)
+
+
+def from_unit(u, low, high, log=False):
+    u = np.asarray(u, dtype=float)
+    if log:
+        return low * (high / low) ** u
+    return low + u * (high - low)
+'''},
+    # Expected improvement written for maximisation in a minimisation problem.
+    "05_bayesian_optimization": {"expected_improvement": '''\
+from scipy.stats import norm
+
+
+def expected_improvement(mu, sigma, best, xi=0.0):
+    mu = np.asarray(mu, dtype=float)
+    sigma = np.asarray(sigma, dtype=float)
+    delta = mu - best - xi
+    safe = np.where(sigma > 0, sigma, 1.0)
+    z = delta / safe
+    ei = delta * norm.cdf(z) + safe * norm.pdf(z)
+    return np.where(sigma > 0, ei, np.maximum(delta, 0.0))
+'''},
 }
 
 BROKEN_LINE = "import numpy.lingalg  # a typo: this cell raises ModuleNotFoundError\n"

@@ -15,8 +15,20 @@ from grader.__main__ import main
 
 LESSONS = course.lesson_names()
 
-# Totals of the sample class in grader/examples/ over lessons 01-03 (see grader/make_examples.py).
-EXPECTED_TOTALS = {"perfect": 30.0, "partial": 24.0, "blank": 0.0, "broken": 20.0}
+# Scores of the sample class in grader/examples/, lesson by lesson (see grader/make_examples.py).
+# partial: one typical mistake per lesson loses that exercise's tests; broken: the first exercise
+# cell raises, which costs its own tests and those of later exercises that call its functions.
+EXPECTED_SCORES = {
+    "perfect": {"01_least_squares": 10, "02_newton": 10, "03_entropy": 10,
+                "04_hyperparameter_search": 10, "05_bayesian_optimization": 10},
+    "partial": {"01_least_squares": 7, "02_newton": 8, "03_entropy": 9,
+                "04_hyperparameter_search": 8, "05_bayesian_optimization": 6},
+    "blank": {"01_least_squares": 0, "02_newton": 0, "03_entropy": 0,
+              "04_hyperparameter_search": 0, "05_bayesian_optimization": 0},
+    "broken": {"01_least_squares": 8, "02_newton": 7, "03_entropy": 5,
+               "04_hyperparameter_search": 8, "05_bayesian_optimization": 3},
+}
+EXPECTED_TOTALS = {"perfect": 50.0, "partial": 38.0, "blank": 0.0, "broken": 31.0}
 
 
 @pytest.fixture(scope="module")
@@ -55,10 +67,16 @@ def test_release_scores_zero(graded, lesson):
     assert grade.score == 0, f"{lesson}: the untouched release scored {grade.score}"
 
 
+def test_sample_class_scores(graded):
+    scores = {s: {lesson: graded.grades[s, lesson].score for lesson in LESSONS} for s in EXPECTED_SCORES}
+    assert scores == EXPECTED_SCORES
+
+
 def test_sample_class_totals(graded):
     totals = {s: graded.total(s) for s in EXPECTED_TOTALS}
     assert totals["perfect"] == graded.max_total()
     assert totals == EXPECTED_TOTALS
+    assert all(sum(EXPECTED_SCORES[s].values()) == EXPECTED_TOTALS[s] for s in EXPECTED_TOTALS)
 
 
 def test_partial_and_broken_lose_points_in_every_lesson(graded):
