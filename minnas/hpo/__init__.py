@@ -5,4 +5,7 @@
 - :mod:`~minnas.hpo.testfunctions` -- Branin, Hartmann-6, Rosenbrock, Ackley and a real tuning task.
 - :mod:`~minnas.hpo.gp` -- Gaussian-process regression.
 - :mod:`~minnas.hpo.bayesopt` -- acquisition functions and Bayesian optimisation (ask/tell).
+- :mod:`~minnas.hpo.metafeatures` -- meta-features of a classification task, and task distances.
+- :mod:`~minnas.hpo.metadataset` -- the offline meta-dataset: tasks x configurations of an SVM, CV errors.
+- :mod:`~minnas.hpo.warmstart` -- warm-starting: best on average, kNN on meta-features, PMF with EI.
 """
