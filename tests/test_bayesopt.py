@@ -231,3 +231,63 @@ def test_errors_on_bad_input():
         minimize(obj, obj.space, n_calls=0)
     with pytest.raises(ValueError, match="finite"):
         minimize(lambda p: float("nan"), obj.space, n_calls=3, seed=0)
+
+
+# ------------------------------------------------------------- a finite set of candidates
+def _key(x):
+    return tuple(sorted(x.items()))
+
+
+def test_candidates_are_proposed_once_each_by_the_highest_acquisition():
+    pool = list({_key(x): x for x in MIXED.sample(30, seed=0)}.values())[:20]
+    opt = BayesianOptimizer(MIXED, n_initial=4, seed=0, candidates=pool)
+    asked = run(opt, quadratic, len(pool))
+    assert {_key(x) for x in asked} == {_key(x) for x in pool}  # each candidate exactly once
+    assert len(asked) == len(pool)
+    # each model step took the best unevaluated candidate under its own GP
+    for step in opt.history_:
+        seen = {_key(x) for x in asked[:step.n_observed]}
+        free = [x for x in pool if _key(x) not in seen]
+        mu, sd = step.gp.predict(MIXED.to_unit(free))
+        ei = bo.log_expected_improvement(mu, sd, step.best)
+        assert _key(step.x) == _key(free[int(np.argmax(ei))])
+    with pytest.raises(ValueError, match="all 20 candidates"):
+        opt.ask()
+    # deterministic under a seed
+    again = run(BayesianOptimizer(MIXED, n_initial=4, seed=0, candidates=pool), quadratic, 8)
+    assert again == asked[:8]
+
+
+def test_initial_points_come_first_and_told_candidates_are_skipped():
+    pool = list({_key(x): x for x in MIXED.sample(15, seed=1)}.values())
+    warm = [pool[3], pool[7]]
+    opt = BayesianOptimizer(MIXED, n_initial=4, seed=0, candidates=pool, initial_points=warm)
+    assert [opt.ask() for _ in range(1)] == [warm[0]]
+    opt.tell(warm[0], quadratic(warm[0]))
+    opt.tell(pool[0], quadratic(pool[0]))  # told by hand: never proposed again
+    asked = run(opt, quadratic, len(pool) - 2)
+    assert asked[0] == warm[1]
+    assert _key(pool[0]) not in {_key(x) for x in asked}
+    assert {_key(x) for x in opt.x_iters} == {_key(x) for x in pool}
+    # more initial points than n_initial: all of them first, then the model
+    opt = BayesianOptimizer(MIXED, n_initial=1, seed=0, initial_points=warm)
+    asked = run(opt, quadratic, 3)
+    assert asked[:2] == warm and len(opt.history_) == 1
+    # without candidates, initial_points lead an ordinary design of n_initial points
+    opt = BayesianOptimizer(MIXED, n_initial=4, seed=0, initial_points=warm)
+    asked = run(opt, quadratic, 4)
+    assert asked[:2] == warm and not opt.history_
+
+
+def test_candidates_and_initial_points_reject_bad_input():
+    good = MIXED.sample(3, seed=0)
+    with pytest.raises(ValueError, match="candidates is empty"):
+        BayesianOptimizer(MIXED, candidates=[])
+    with pytest.raises(ValueError, match="more than once"):
+        BayesianOptimizer(MIXED, candidates=[good[0], good[1], dict(good[0])])
+    with pytest.raises(ValueError, match="outside"):
+        BayesianOptimizer(MIXED, candidates=[good[0], {**good[1], "k": 99}])
+    with pytest.raises(ValueError, match="list of points"):
+        BayesianOptimizer(MIXED, initial_points=good[0])
+    with pytest.raises(ValueError, match="missing"):
+        BayesianOptimizer(MIXED, initial_points=[{"a": 0.0}])

@@ -66,12 +66,19 @@ Integer and categorical dimensions are relaxed to :math:`[0, 1]` (one column per
 and candidates are rounded (decoded and re-encoded) before they are scored, so the
 acquisition is compared at points that can actually be evaluated (Garrido-Merchan and
 Hernandez-Lobato, *Neurocomputing* 380, 2020). A proposal never repeats an evaluated point.
+
+A finite set of candidates (``candidates=``, e.g. the configurations of an offline
+meta-dataset, :mod:`minnas.hpo.warmstart`) replaces the continuous maximisation: (7) becomes
+:math:`x_{t+1} = \arg\max_{x \in \mathcal C \setminus \{x_1, \dots, x_t\}} a(x)`, every
+not-yet-evaluated candidate scored exactly, and each point of the initial design (6) is snapped
+to the nearest unused candidate. ``initial_points=`` puts given points (a warm start) at the
+head of the initial design.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -287,6 +294,16 @@ class BayesianOptimizer:
         Latin hypercube, scrambled Sobol' (both from ``scipy.stats.qmc``) or uniform points.
     seed : int or numpy.random.Generator, optional
         Same seed (and the same tells), same proposals.
+    candidates : sequence of dict, optional
+        A finite set of points of ``space`` (no duplicates). Then every proposal is one of them
+        that has not been evaluated yet: the initial design snaps each design point to the
+        nearest unused candidate, and the model step returns the unevaluated candidate with
+        the highest acquisition (no continuous search; ``n_candidates`` and ``n_polish`` are
+        unused). :meth:`ask` raises ValueError once every candidate has been evaluated.
+    initial_points : sequence of dict, optional
+        Points evaluated first, in this order (a warm start, e.g. from
+        :func:`minnas.hpo.warmstart.knn_warm_start`); the initial design is these points
+        followed by ``n_initial - len(initial_points)`` design points (none if that is <= 0).
 
     Attributes
     ----------
@@ -307,7 +324,9 @@ class BayesianOptimizer:
                  kernel: str = "matern52", n_candidates: int = 2000, n_polish: int = 5,
                  n_restarts: int = 2, xi: float = 0.0, kappa: float = 2.0,
                  initial_design: str = "lhs",
-                 seed: int | np.random.Generator | None = None) -> None:
+                 seed: int | np.random.Generator | None = None,
+                 candidates: Sequence[Mapping] | None = None,
+                 initial_points: Sequence[Mapping] | None = None) -> None:
         if not isinstance(space, Space):
             raise ValueError(f"space must be a minnas.hpo.space.Space, got {type(space).__name__}")
         if acquisition not in ACQUISITIONS:
@@ -339,6 +358,16 @@ class BayesianOptimizer:
         self.x_iters: list[dict] = []
         self.func_vals: list[float] = []
         self._U = np.zeros((0, space.n_unit))  # unit encodings of x_iters
+        self.candidates = None if candidates is None else _check_points(space, candidates,
+                                                                         "candidates")
+        if self.candidates is not None:
+            if not self.candidates:
+                raise ValueError("candidates is empty: give at least one point, or None")
+            self._C = space.to_unit(self.candidates)  # unit encodings of the candidates
+            if len(np.unique(self._C.round(12), axis=0)) < len(self._C):
+                raise ValueError("candidates contains the same point more than once")
+        self.initial_points = ([] if initial_points is None else
+                               _check_points(space, initial_points, "initial_points"))
         self._design = self._initial_design()
         self._next_design = 0
         self._pending: dict | None = None
@@ -351,7 +380,10 @@ class BayesianOptimizer:
 
     # -------------------------------------------------------------- initial design (6)
     def _initial_design(self) -> list[dict]:
-        n, D = self.n_initial, self.space.n_unit
+        """``initial_points``, then ``n_initial - len(initial_points)`` space-filling points."""
+        n, D = self.n_initial - len(self.initial_points), self.space.n_unit
+        if n <= 0:
+            return [dict(x) for x in self.initial_points]
         if self.initial_design == "lhs":
             U = qmc.LatinHypercube(d=D, rng=self._rng).random(n)
         elif self.initial_design == "sobol":
@@ -359,7 +391,30 @@ class BayesianOptimizer:
             U = qmc.Sobol(d=D, rng=self._rng).random_base2(max(math.ceil(math.log2(n)), 0))[:n]
         else:
             U = self._rng.random((n, D))
-        return self.space.from_unit(U)
+        if self.candidates is None:
+            return [dict(x) for x in self.initial_points] + self.space.from_unit(U)
+        # Finite candidates: snap each design point to the nearest candidate not used yet.
+        used = self._matches(self._C, self.space.to_unit(self.initial_points))
+        design = []
+        for u in U:
+            free = np.flatnonzero(~used)
+            if not len(free):
+                break
+            i = free[np.argmin(np.sum((self._C[free] - u) ** 2, axis=1))]
+            used[i] = True
+            design.append(dict(self.candidates[i]))
+        return [dict(x) for x in self.initial_points] + design
+
+    @staticmethod
+    def _matches(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+        """For each row of ``A`` (unit encodings): does it equal some row of ``B``?"""
+        if len(B) == 0:
+            return np.zeros(len(A), dtype=bool)
+        return np.any(np.all(np.abs(A[:, None, :] - B[None, :, :]) < 1e-9, axis=2), axis=1)
+
+    def _unevaluated(self) -> np.ndarray:
+        """Indices of the candidates that have not been evaluated (told) yet."""
+        return np.flatnonzero(~self._matches(self._C, self._U))
 
     # -------------------------------------------------------------------- ask and tell
     def ask(self) -> dict:
@@ -368,7 +423,16 @@ class BayesianOptimizer:
         Asking again before the next :meth:`tell` returns the same point.
         """
         if self._pending is None:
-            if len(self.func_vals) < self.n_initial and self._next_design < len(self._design):
+            if self.candidates is not None and not len(self._unevaluated()):
+                raise ValueError(f"all {len(self.candidates)} candidates have been "
+                                 "evaluated; there is nothing left to propose")
+            # skip design points that were told already (e.g. a warm start told by hand)
+            while (self._next_design < len(self._design) and
+                   self._matches(self.space.to_unit(self._design[self._next_design]),
+                                 self._U)[0]):
+                self._next_design += 1
+            if (len(self.func_vals) < len(self._design)
+                    and self._next_design < len(self._design)):
                 self._pending = self._design[self._next_design]
                 self._next_design += 1
             else:
@@ -450,6 +514,8 @@ class BayesianOptimizer:
         return self._round(res.x[None, :])[0]
 
     def _propose(self) -> dict:
+        if self.candidates is not None:
+            return self._propose_candidate()
         gp = self._fit_gp()
         best = float(np.min(self.func_vals))
         U = self._candidates()
@@ -479,6 +545,20 @@ class BayesianOptimizer:
                                     u=u.copy(), x=dict(x)))
         return x
 
+    def _propose_candidate(self) -> dict:
+        """Eq. (7) over a finite set: the unevaluated candidate with the highest acquisition."""
+        gp = self._fit_gp()
+        best = float(np.min(self.func_vals))
+        free = self._unevaluated()
+        mu, sd = gp.predict(self._C[free])
+        values = self._score(gp, mu, sd, best)[0]
+        i = free[int(np.argmax(values))]  # the first candidate among ties
+        x = dict(self.candidates[i])
+        self.gp_ = gp
+        self.history_.append(BOStep(gp=gp, best=best, n_observed=len(self.func_vals),
+                                    u=self._C[i].copy(), x=dict(x)))
+        return x
+
     # ----------------------------------------------------------------- for plots
     def acquisition_values(self, U: ArrayLike, step: int = -1) -> np.ndarray:
         """The acquisition of model step ``step`` (an index into ``history_``) at unit points ``U``.
@@ -497,6 +577,13 @@ class BayesianOptimizer:
         if self.acquisition == "pi":
             return probability_of_improvement(mu, sd, s.best, xi)
         return upper_confidence_bound(mu, sd, self.kappa)
+
+
+def _check_points(space: Space, points: Sequence[Mapping], name: str) -> list[dict]:
+    """``points`` as a list of validated dicts; a clear ValueError otherwise."""
+    if isinstance(points, Mapping) or not isinstance(points, Sequence):
+        raise ValueError(f"{name} must be a list of points (dicts), got {type(points).__name__}")
+    return [space.validate(p) for p in points]
 
 
 def _rank_weights(k: int) -> np.ndarray:
