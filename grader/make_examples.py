@@ -88,6 +88,19 @@ def expected_improvement(mu, sigma, best, xi=0.0):
     ei = delta * norm.cdf(z) + safe * norm.pdf(z)
     return np.where(sigma > 0, ei, np.maximum(delta, 0.0))
 '''},
+    # The 1-NN landmarker pooled over all folds instead of averaged per fold.
+    "06_warm_starting": {"one_nn_landmarker": '''\
+def one_nn_landmarker(X, y, folds):
+    X = np.asarray(X, dtype=float)
+    y = np.asarray(y)
+    n_correct, n_tested = 0, 0
+    for train_idx, test_idx in folds:
+        d2 = ((X[test_idx][:, None, :] - X[train_idx][None, :, :]) ** 2).sum(axis=2)
+        predicted = y[train_idx][np.argmin(d2, axis=1)]
+        n_correct += np.sum(predicted == y[test_idx])
+        n_tested += len(test_idx)
+    return float(n_correct / n_tested)
+'''},
 }
 
 BROKEN_LINE = "import numpy.lingalg  # a typo: this cell raises ModuleNotFoundError\n"
