@@ -35,16 +35,14 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import argparse  # noqa: E402
 import datetime  # noqa: E402
 import logging  # noqa: E402
-import platform  # noqa: E402
-import re  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
-from importlib.metadata import PackageNotFoundError, version  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from _report import machine, quartiles, versions, write_section  # noqa: E402
 from minnas.hpo import testfunctions  # noqa: E402
 from minnas.hpo.bayesopt import minimize  # noqa: E402
 from minnas.hpo.search import random_search  # noqa: E402
@@ -54,6 +52,7 @@ PROBLEMS = {"branin": testfunctions.branin, "hartmann6": testfunctions.hartmann6
             "svm_digits": testfunctions.svm_digits}
 METHODS = ["minnas-bo", "skopt-gp", "optuna-tpe", "optuna-gp", "minnas-random"]
 SECTION = "## Bayesian optimisation vs peers"
+PEERS = ["numpy", "scipy", "scikit-learn", "scikit-optimize", "optuna", "torch"]
 
 
 class Timed:
@@ -157,9 +156,6 @@ def checkpoints(n_calls: int) -> list[int]:
     return sorted({c for c in (10, 25) if c < n_calls} | {n_calls})
 
 
-def quartiles(a: np.ndarray) -> tuple[float, float, float]:
-    q25, q50, q75 = np.percentile(a, [25, 50, 75])
-    return float(q50), float(q25), float(q75)
 
 
 def fmt(x: float) -> str:
@@ -220,38 +216,10 @@ def reference_note(problem: str, reference: float) -> str:
     return f"best value found by any method in any seed of this run, {reference:.6g}"
 
 
-def versions() -> str:
-    names = ["numpy", "scipy", "scikit-learn", "scikit-optimize", "optuna", "torch", "botorch"]
-    out = [f"Python {platform.python_version()}"]
-    for n in names:
-        try:
-            out.append(f"{n} {version(n)}")
-        except PackageNotFoundError:
-            out.append(f"{n} not installed" if n != "botorch" else
-                       "BoTorch is not installed here, so it is not compared")
-    return ", ".join(out)
 
 
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} logical cores, {platform.system()} {platform.release()}"
 
 
-def write_section(path: Path, body: str) -> None:
-    """Put ``body`` under SECTION in ``path``, replacing an older version of that section only."""
-    text = path.read_text() if path.exists() else "# Benchmark results\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    new = f"{SECTION}\n\n{body.strip()}\n\n"
-    text = pattern.sub(lambda _: new, text) if pattern.search(text) else \
-        text.rstrip() + "\n\n" + new
-    path.write_text(text.rstrip() + "\n")
 
 
 # ------------------------------------------------------------------------------------ main
@@ -303,7 +271,8 @@ def main(argv: list[str] | None = None) -> None:
         f"machine: {machine()}; load average {load:.2f} at the start; one thread per library "
         "(OMP/BLAS, torch).",
         "",
-        f"Versions: {versions()}.",
+        f"Versions: {versions(PEERS)}"
+        + ("; BoTorch is not installed here, so it is not compared." if "botorch not installed" in versions(["botorch"]) else "."),
         "",
         f"{len(args.seeds)} seeds ({', '.join(map(str, args.seeds))}), {args.n_calls} "
         "evaluations per run, 10 of them initial design for every model-based method. "
@@ -322,7 +291,7 @@ def main(argv: list[str] | None = None) -> None:
         "",
         summary,
     ]
-    write_section(Path(args.out), "\n".join(notes))
+    write_section(Path(args.out), SECTION, "\n".join(notes))
     print(f"\nwrote {args.out} ({wall / 60:.1f} min)", file=sys.stderr)
 
 

@@ -42,16 +42,14 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse  # noqa: E402
 import datetime  # noqa: E402
-import platform  # noqa: E402
-import re  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
-from importlib.metadata import PackageNotFoundError, version  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from _report import machine, quartiles, versions, write_section  # noqa: E402
 from minnas.hpo.bayesopt import BayesianOptimizer  # noqa: E402
 from minnas.hpo.metadataset import MetaDataset, load_metadataset  # noqa: E402
 from minnas.hpo.warmstart import (PMF, PMFOptimizer, best_on_average,  # noqa: E402
@@ -123,9 +121,6 @@ RUNNERS = {"random": run_random, "cold-bo": run_cold_bo, "best-avg": run_best_av
 
 
 # ------------------------------------------------------------------------------ reporting
-def quartiles(a: np.ndarray) -> tuple[float, float, float]:
-    q25, q50, q75 = np.percentile(a, [25, 50, 75])
-    return float(q50), float(q25), float(q75)
 
 
 def fmt(x: float) -> str:
@@ -185,36 +180,10 @@ def acceptance(regrets: dict[str, np.ndarray], n: int) -> str:
     return "\n".join(lines)
 
 
-def versions() -> str:
-    out = [f"Python {platform.python_version()}"]
-    for n in ["numpy", "scipy", "scikit-learn"]:
-        try:
-            out.append(f"{n} {version(n)}")
-        except PackageNotFoundError:
-            out.append(f"{n} not installed")
-    return ", ".join(out)
 
 
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{cpu}, {os.cpu_count()} logical cores, {platform.system()} {platform.release()}"
 
 
-def write_section(path: Path, body: str) -> None:
-    """Put ``body`` under SECTION in ``path``, replacing an older version of that section only."""
-    text = path.read_text() if path.exists() else "# Benchmark results\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    new = f"{SECTION}\n\n{body.strip()}\n\n"
-    text = pattern.sub(lambda _: new, text) if pattern.search(text) else \
-        text.rstrip() + "\n\n" + new
-    path.write_text(text.rstrip() + "\n")
 
 
 # ------------------------------------------------------------------------------------ main
@@ -284,7 +253,7 @@ def main(argv: list[str] | None = None) -> None:
         f"machine: {machine()}; load average {load:.2f} at the start (the machine was shared); "
         "one thread (OMP/BLAS).",
         "",
-        f"Versions: {versions()}.",
+        f"Versions: {versions(['numpy', 'scipy', 'scikit-learn'])}.",
         "",
         f"Meta-dataset: `load_metadataset()`, {T} tasks x {C} configurations (SVC; 5-fold CV "
         "error). Leave one task out: each of the "
@@ -312,7 +281,7 @@ def main(argv: list[str] | None = None) -> None:
         "",
         verdict,
     ]
-    write_section(Path(args.out), "\n".join(notes))
+    write_section(Path(args.out), SECTION, "\n".join(notes))
     print(f"\nwrote {args.out} ({wall / 60:.1f} min)", file=sys.stderr)
 
 
