@@ -235,6 +235,12 @@ def _grade_one(api: NbGraderAPI, workdir: Path, submissions: Path, student: str,
     if not source.is_dir():
         grade.status, grade.detail = "missing", "no submission"
         return grade
+    expected = f"{lesson}.ipynb"
+    if not (source / expected).is_file():
+        # nbgrader grades only the notebook names it released; say which one was expected.
+        found = ", ".join(sorted(p.name for p in source.glob("*.ipynb"))) or "no notebook"
+        grade.status, grade.detail = "failed", f"no {expected} in {student}/{lesson} (found: {found})"
+        return grade
     dest = workdir / "submitted" / student / lesson
     shutil.rmtree(dest, ignore_errors=True)
     shutil.copytree(source, dest)
@@ -250,9 +256,9 @@ _EXCEPTION_LINE = re.compile(r"^\s*(?:[\w.]+\.)?(\w+(?:Error|Exception)): (.*)$"
 
 
 def _failure_reason(text: str) -> str:
-    """The most specific exception named in an nbgrader log (the last one is a generic wrapper)."""
+    """The most specific exception named in an nbgrader log (its last line is a generic wrapper)."""
     found = [m.groups() for m in map(_EXCEPTION_LINE.match, text.splitlines()) if m]
-    specific = [f"{name}: {msg.strip()}" for name, msg in found if name != "NbGraderException"]
+    specific = [f"{name}: {msg.strip()}" for name, msg in found if "see the the above traceback" not in msg]
     if specific:
         return specific[-1][:300]
     lines = [line.strip() for line in text.splitlines() if line.strip()]

@@ -35,7 +35,8 @@ EXPECTED_TOTALS = {"perfect": 60.0, "partial": 46.0, "blank": 0.0, "broken": 40.
 def graded(tmp_path_factory) -> course.ClassResults:
     """One autograde run over the sample class plus three more students:
     ``solution`` hands in the source notebooks, ``release`` the committed lessons/,
-    ``corrupt`` an invalid notebook for the first lesson and nothing else."""
+    ``corrupt`` an invalid notebook for the first lesson and nothing else, ``renamed`` a correct
+    notebook for the first lesson saved under another name."""
     root = tmp_path_factory.mktemp("class")
     submissions = root / "submissions"
     shutil.copytree(course.EXAMPLES, submissions)
@@ -45,6 +46,9 @@ def graded(tmp_path_factory) -> course.ClassResults:
     corrupt = submissions / "corrupt" / LESSONS[0]
     corrupt.mkdir(parents=True)
     (corrupt / f"{LESSONS[0]}.ipynb").write_text('{"cells": [')
+    renamed = submissions / "renamed" / LESSONS[0]
+    renamed.mkdir(parents=True)
+    shutil.copy(course.EXAMPLES / "perfect" / LESSONS[0] / f"{LESSONS[0]}.ipynb", renamed / "my_work.ipynb")
     return course.autograde(submissions, root / "work", progress=False)
 
 
@@ -91,10 +95,22 @@ def test_a_corrupt_notebook_is_reported_and_the_rest_is_graded(graded):
     bad = graded.grades["corrupt", LESSONS[0]]
     assert bad.status == "failed" and bad.score == 0
     assert "JSON" in bad.detail, bad.detail
-    assert [g.student for g in graded.problems()] == ["corrupt"]
+    assert sorted(g.student for g in graded.problems()) == ["corrupt", "renamed"]
     for lesson in LESSONS[1:]:
         assert graded.grades["corrupt", lesson].status == "missing"
     assert graded.grades["perfect", LESSONS[0]].score == max_score(graded, LESSONS[0])
+
+
+def test_a_renamed_notebook_is_reported_with_the_expected_name(graded):
+    bad = graded.grades["renamed", LESSONS[0]]
+    assert bad.status == "failed" and bad.score == 0
+    assert f"no {LESSONS[0]}.ipynb" in bad.detail and "my_work.ipynb" in bad.detail, bad.detail
+
+
+def test_failure_reason_names_the_specific_error():
+    log = ("nbgrader.converters.base.NbGraderException: No notebooks found\n"
+           "[ERROR] Please see the the above traceback for details on the specific errors")
+    assert course._failure_reason(log) == "NbGraderException: No notebooks found"
 
 
 def test_grades_csv_has_a_row_per_student_and_lesson(graded):
