@@ -1,0 +1,5 @@
+"""Neural architecture search with PyTorch, small enough for a CPU.
+
+- :mod:`minnas.nas.ops` -- candidate operations of the search spaces and the MBConv block.
+- :mod:`minnas.nas.darts` -- DARTS: continuous relaxation and bilevel optimisation.
+"""
