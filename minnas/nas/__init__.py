@@ -2,4 +2,6 @@
 
 - :mod:`minnas.nas.ops` -- candidate operations of the search spaces and the MBConv block.
 - :mod:`minnas.nas.darts` -- DARTS: continuous relaxation and bilevel optimisation.
+- :mod:`minnas.nas.latency` -- latency on this CPU: measurements, lookup tables, fidelity.
+- :mod:`minnas.nas.fbnet` -- FBNet: Gumbel-softmax supernet with a latency-aware loss.
 """
