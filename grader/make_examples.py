@@ -101,6 +101,23 @@ def one_nn_landmarker(X, y, folds):
         n_tested += len(test_idx)
     return float(n_correct / n_tested)
 '''},
+    # DARTS' discretisation misread: 'none' counted when ranking a node's edges, so an edge
+    # whose strongest weight is 'none' can be kept.
+    "07_darts": {"derive_cell": '''\
+def derive_cell(weights, primitives):
+    w = np.asarray(weights, dtype=float)
+    n_nodes = int(round((np.sqrt(9 + 8 * w.shape[0]) - 3) / 2))
+    allowed = np.array([name != "none" for name in primitives])
+    genes, start = [], 0
+    for node in range(n_nodes):
+        rows = w[start:start + node + 2]
+        strength = rows.max(axis=1)
+        kept = sorted(np.argsort(-strength, kind="stable")[:2])
+        genes += [(primitives[int(np.argmax(np.where(allowed, rows[i], -np.inf)))], int(i))
+                  for i in kept]
+        start += node + 2
+    return tuple(genes)
+'''},
 }
 
 BROKEN_LINE = "import numpy.lingalg  # a typo: this cell raises ModuleNotFoundError\n"
