@@ -118,6 +118,23 @@ def derive_cell(weights, primitives):
         start += node + 2
     return tuple(genes)
 '''},
+    # The hinge without its max(0, .): a network under the target is rewarded for being faster.
+    "08_fbnet": {"target_loss": '''\
+def target_loss(ce, lat, target, lam=1.0):
+    if not target > 0 or lam < 0:
+        raise ValueError(f"need target > 0 and lam >= 0, got {target} and {lam}")
+    ce, lat = torch.as_tensor(ce), torch.as_tensor(lat)
+    return ce + lam * (lat / target - 1)
+'''},
+    # REINFORCE without zero_grad: every step adds the gradients of all earlier steps.
+    "09_mnasnet": {"reinforce_update": '''\
+def reinforce_update(optimizer, log_prob, reward, baseline=None, decay=0.9):
+    baseline = reward if baseline is None else baseline
+    loss = -(reward - baseline) * log_prob
+    loss.backward()
+    optimizer.step()
+    return float(decay * baseline + (1 - decay) * reward)
+'''},
 }
 
 BROKEN_LINE = "import numpy.lingalg  # a typo: this cell raises ModuleNotFoundError\n"
