@@ -324,3 +324,22 @@ def test_search_rejects_bad_input(kwargs):
     for search_fn in (search, random_search):
         with pytest.raises(ValueError):
             search_fn(SPACE, synthetic_evaluator(), **kwargs)
+
+
+@pytest.mark.parametrize("kwargs", [dict(w=-0.5, hard=True), dict(w=-0.5, alpha=0.0, beta=-1.0),
+                                    dict(hard=True, alpha=0.0, beta=-1.0)])
+def test_reward_rejects_conflicting_exponents(kwargs):
+    # An exponent the caller gave must never be dropped silently.
+    with pytest.raises(ValueError, match="choose one"):
+        reward(0.9, 200.0, 100.0, **kwargs)
+
+
+def test_reward_defaults_to_the_papers_soft_exponent():
+    assert reward(0.9, 200.0, 100.0) == pytest.approx(0.9 * 2.0 ** -0.07)
+    assert reward(0.9, 200.0, 100.0, hard=True) == pytest.approx(0.45)
+
+
+def test_search_accepts_numpy_integers():
+    space = MnasSpace()
+    result = random_search(space, lambda arch: (0.9, 100.0), steps=np.int64(3), target_us=100.0)
+    assert len(result.rewards) == 3

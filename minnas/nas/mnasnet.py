@@ -55,6 +55,7 @@ controller samples the same architecture again and again once it commits.
 from __future__ import annotations
 
 import math
+import numbers
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -283,21 +284,23 @@ def _layer(choice: BlockChoice, C_in: int, C_out: int, stride: int, dim: int) ->
 # ----------------------------------------------------------------------------------------------
 # Reward, controller, REINFORCE
 # ----------------------------------------------------------------------------------------------
-def reward_exponents(w: float = -0.07, hard: bool = False, alpha: float | None = None,
+def reward_exponents(w: float | None = None, hard: bool = False, alpha: float | None = None,
                      beta: float | None = None) -> tuple[float, float]:
-    """``(alpha, beta)`` of equation (1): explicit ones, else hard ``(0, -1)``, else ``(w, w)``."""
+    """``(alpha, beta)`` of equation (1): explicit ones, else hard ``(0, -1)``, else ``(w, w)``
+    with ``w = -0.07`` unless given. Conflicting choices are an error, never silently dropped."""
     if (alpha is None) != (beta is None):
         raise ValueError("give alpha and beta together, or neither")
-    if alpha is not None and hard:
-        raise ValueError("give either hard=True or explicit alpha and beta, not both")
-    alpha, beta = (alpha, beta) if alpha is not None else (0.0, -1.0) if hard else (w, w)
+    if sum([w is not None, hard, alpha is not None]) > 1:
+        raise ValueError("choose one of w (soft), hard=True, or explicit alpha and beta")
+    if alpha is None:
+        alpha, beta = (0.0, -1.0) if hard else (w, w) if w is not None else (-0.07, -0.07)
     if not (math.isfinite(alpha) and math.isfinite(beta)):
         raise ValueError(f"the exponents must be finite, got alpha={alpha}, beta={beta}")
     return float(alpha), float(beta)
 
 
 def reward(acc: float | np.ndarray, latency: float | np.ndarray, target: float,
-           w: float = -0.07, *, hard: bool = False, alpha: float | None = None,
+           w: float | None = None, *, hard: bool = False, alpha: float | None = None,
            beta: float | None = None) -> float | np.ndarray:
     r"""The MnasNet reward, equation (1): ``acc * (latency / target) ** (alpha or beta)``.
 
@@ -309,8 +312,8 @@ def reward(acc: float | np.ndarray, latency: float | np.ndarray, target: float,
         Latency, positive, in the unit of ``target`` (microseconds in this course).
     target : float
         Target latency :math:`T > 0`.
-    w : float, default -0.07
-        Soft constraint: :math:`\alpha = \beta = w`.
+    w : float, optional
+        Soft constraint: :math:`\alpha = \beta = w`; -0.07 (the paper's) when no exponent is given.
     hard : bool, default False
         Hard constraint: :math:`\alpha = 0, \beta = -1`.
     alpha, beta : float, optional
@@ -531,17 +534,17 @@ class MnasResult:
         self.rewards.append(r)
 
 
-def _scorer(steps: int, target_us: float, w: float, hard: bool, alpha: float | None,
+def _scorer(steps: int, target_us: float, w: float | None, hard: bool, alpha: float | None,
             beta: float | None) -> Callable[[float, float], float]:
     """:func:`reward` with a search's settings, checked once before the first step."""
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1:
         raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
     reward(1.0, target_us, target_us, w, hard=hard, alpha=alpha, beta=beta)  # raises if bad
     return lambda acc, lat: reward(acc, lat, target_us, w, hard=hard, alpha=alpha, beta=beta)
 
 
 def search(space: MnasSpace, evaluate: Callable[[Arch], tuple[float, float]], *, steps: int,
-           target_us: float, w: float = -0.07, hard: bool = False, alpha: float | None = None,
+           target_us: float, w: float | None = None, hard: bool = False, alpha: float | None = None,
            beta: float | None = None, lr: float = 0.05, baseline_decay: float = 0.9,
            seed: int = 0, progress: bool = False) -> MnasResult:
     """MnasNet's search: sample, evaluate, reward (1), REINFORCE (3, 4), ``steps`` times.
@@ -586,7 +589,7 @@ def search(space: MnasSpace, evaluate: Callable[[Arch], tuple[float, float]], *,
 
 
 def random_search(space: MnasSpace, evaluate: Callable[[Arch], tuple[float, float]], *,
-                  steps: int, target_us: float, w: float = -0.07, hard: bool = False,
+                  steps: int, target_us: float, w: float | None = None, hard: bool = False,
                   alpha: float | None = None, beta: float | None = None, seed: int = 0,
                   progress: bool = False) -> MnasResult:
     """The baseline: ``steps`` architectures drawn uniformly (:meth:`MnasSpace.sample`), scored
