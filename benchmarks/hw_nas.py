@@ -1,0 +1,489 @@
+"""Hardware-aware NAS on this CPU: latency-table fidelity, FBNet at 3 targets, MnasNet vs random.
+
+Setting: the scikit-learn digits (:func:`minnas.data.load_digits`, 8x8 images), latency at batch
+size 1 on one torch thread, in microseconds, everything measured in this process.
+
+1. **Lookup-table fidelity.** The default :class:`minnas.nas.fbnet.FBNetSpace` (stem, 5 searchable
+   layers, MBConv k3/k5 x e1/e3/e6 and skip, head). Its table (:meth:`FBNetSpace.latency_table`: 10
+   interleaved rounds of 5 warm-up and 20 timed passes per entry; the settings of a run are in
+   ``FULL`` and ``QUICK``) predicts a network's latency as the sum of its blocks plus the stem and
+   head. ``--archs`` distinct random architectures (:meth:`FBNetSpace.sample`) are measured end to
+   end in interleaved rounds (:func:`minnas.nas.latency.measure_networks`, same settings), together
+   with the FBNet networks of part 2, in one call after the searches. Reported:
+   :func:`minnas.nas.latency.fidelity` (Spearman, Kendall, mean and max relative error, median
+   ratio measured / predicted), the Spearman correlation of the FLOPs and parameter proxies
+   (:func:`minnas.nas.latency.proxies`) with the measured latency, the table itself and its spread
+   (interquartile range relative to the median, per entry).
+
+2. **FBNet at several latency targets.** Targets are placed between the fastest and the slowest
+   architecture the table predicts (``lo``, ``hi``): ``T = lo + f (hi - lo)`` for the fractions
+   ``f`` in ``TARGETS`` (tight 0.4, medium 0.6, loose 0.9), searched with our hinge loss
+   (``loss="target"``, lambda ``LAM``); the paper's multiplicative loss (``loss="paper"``, alpha
+   0.2, beta 0.6) is one more row. Each search (:func:`minnas.nas.fbnet.search`, its defaults: 10
+   epochs, 1 warm-up epoch, soft Gumbel-softmax masks, weights on the train split, theta on the
+   validation split) runs once per seed in ``--seeds``. The derived network is retrained from
+   scratch (:func:`minnas.train.fit`, 10 epochs, SGD 0.05 cosine, batch 64, seed = search seed) and
+   scored once on the test split; every random architecture of part 1 gets the same retraining
+   (seed = its index). Per search: the architecture, its test accuracy, predicted and measured
+   latency; per target the medians over seeds, and the random architectures whose measured latency
+   lies within +-15% of the target's median measured latency (the ``K_NEAREST`` nearest ones when
+   fewer than 3 do): how many, their median and best test accuracy.
+
+3. **MnasNet controller vs random search.** The default :class:`minnas.nas.mnasnet.MnasSpace` (3
+   blocks; per block op, kernel, expansion, layers, skip). Accuracy proxy: one shared
+   :class:`minnas.nas.mnasnet.Evaluator` (300 training samples, 3 epochs, seeded, validation
+   accuracy; latency measured once per architecture) whose cache serves both methods, so an
+   architecture costs its training once. With the full 1077 training samples every network scores
+   0.96-0.98 and latency alone decides the reward; with ~300 and 3 epochs accuracies spread from
+   about 0.4 to 0.9, so accuracy and latency both count. The soft reward (w = -0.07) with T = the
+   median measured latency of 20 random architectures. :func:`~minnas.nas.mnasnet.search`
+   (REINFORCE, its defaults; Adam rate ``--controller-lr``) and
+   :func:`~minnas.nas.mnasnet.random_search` draw ``--steps`` architectures each, for every seed of
+   ``--mnas-seeds``. Reported: the best reward (median [q25, q75] over seeds, and per seed), the
+   median best-so-far after a few numbers of samples, the best architecture's accuracy and latency,
+   the unique architectures per run, and the cache misses each method caused.
+
+Everything runs on one torch thread (latency and training alike). No figure is fixed in
+advance: every number printed is measured in the run.
+
+Usage (from the repository root)::
+
+    python benchmarks/hw_nas.py                   # full run (~15 min on 1 core); updates RESULTS.md
+    python benchmarks/hw_nas.py --quick --out ""  # smoke test (~1 min), prints only
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse  # noqa: E402
+import datetime  # noqa: E402
+import shlex  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from scipy import stats  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _report import machine, quartiles, versions, write_section  # noqa: E402
+
+from minnas.data import Splits, load_digits  # noqa: E402
+from minnas.nas import fbnet, latency, mnasnet  # noqa: E402
+from minnas.train import evaluate, fit  # noqa: E402
+
+SECTION = "## Hardware-aware NAS: latency tables, FBNet, MnasNet"
+TARGETS = {"tight": 0.4, "medium": 0.6, "loose": 0.9}  # fraction of the way from lo to hi
+LAM = 1.0  # weight of the hinge (T)
+PAPER = dict(alpha=0.2, beta=0.6)
+SIMILAR = 0.15  # random architectures within +-15% of a measured latency are "similar"
+K_NEAREST = 5  # ... or the K nearest, when fewer than 3 are within the window
+BATCH = 64
+#: Settings of the full run; ``--quick`` replaces them by ``QUICK``.
+FULL = dict(
+    table=dict(batch_size=1, threads=1, warmup=5, repeats=20, rounds=10),
+    nets=dict(batch_size=1, threads=1, warmup=5, repeats=20, rounds=10),
+    search_epochs=10, retrain_epochs=10,
+    mnas_train=300, mnas_epochs=3, mnas_t_archs=20,
+    mnas_measure=dict(warmup=10, repeats=30),
+    archs=30, seeds=[0, 1, 2], steps=40, mnas_seeds=[0, 1, 2, 3, 4],
+)
+QUICK = dict(
+    table=dict(batch_size=1, threads=1, warmup=2, repeats=5, rounds=2),
+    nets=dict(batch_size=1, threads=1, warmup=2, repeats=5, rounds=2),
+    search_epochs=2, retrain_epochs=1,
+    mnas_train=100, mnas_epochs=1, mnas_t_archs=5,
+    mnas_measure=dict(warmup=2, repeats=5),
+    archs=6, seeds=[0], steps=5, mnas_seeds=[0, 1],
+)
+
+
+# ----------------------------------------------------------------------------------------------
+# Helpers
+# ----------------------------------------------------------------------------------------------
+def distinct_archs(space: fbnet.FBNetSpace, n: int) -> list[tuple[str, ...]]:
+    """``n`` distinct architectures ``space.sample(0)``, ``space.sample(1)``, ... (repeats
+    skipped)."""
+    archs: list[tuple[str, ...]] = []
+    seed = 0
+    while len(archs) < n:
+        arch = space.sample(seed)
+        seed += 1
+        if arch not in archs:
+            archs.append(arch)
+        if seed > 1000 * n:
+            raise RuntimeError(f"could not draw {n} distinct architectures")
+    return archs
+
+
+def retrain(space: fbnet.FBNetSpace, data: Splits, arch: tuple[str, ...], seed: int,
+            epochs: int) -> float:
+    """Train ``arch`` from scratch on the train split; its test accuracy."""
+    torch.manual_seed(seed)
+    net = space.build(arch)
+    fit(net, data.loader("train", BATCH, seed=seed), epochs=epochs, seed=seed)
+    return evaluate(net, data.tensors("test"))
+
+
+def short(arch: tuple[str, ...]) -> str:
+    return " ".join(arch)
+
+
+def mnas_short(arch: mnasnet.Arch) -> str:
+    return " / ".join(str(block) for block in arch)
+
+
+def spearman(a, b) -> float:
+    return float(stats.spearmanr(a, b).statistic)
+
+
+def med_iqr(values) -> str:
+    """``median [q25, q75]``."""
+    m, q25, q75 = quartiles(np.asarray(values, dtype=float))
+    return f"{m:.3f} [{q25:.3f}, {q75:.3f}]"
+
+
+def similar(latency_us: float, random_lat: np.ndarray) -> np.ndarray:
+    """Indices of the random architectures whose measured latency is within +-SIMILAR of
+    ``latency_us``, or the K_NEAREST nearest when fewer than 3 are."""
+    inside = np.flatnonzero(np.abs(random_lat / latency_us - 1) <= SIMILAR)
+    if len(inside) >= 3:
+        return inside
+    return np.argsort(np.abs(random_lat - latency_us))[:K_NEAREST]
+
+
+# ----------------------------------------------------------------------------------------------
+# The run
+# ----------------------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seeds", nargs="+", type=int, default=None,
+                        help="FBNet search seeds (default 0 1 2)")
+    parser.add_argument("--archs", type=int, default=None,
+                        help="random FBNet architectures, measured and retrained (default 30)")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="architectures each MnasNet run samples (default 40)")
+    parser.add_argument("--mnas-seeds", nargs="+", type=int, default=None,
+                        help="MnasNet seeds, for both methods (default 0 1 2 3 4)")
+    parser.add_argument("--controller-lr", type=float, default=0.05,
+                        help="Adam rate of the MnasNet controller (default 0.05, the module's)")
+    parser.add_argument("--quick", action="store_true",
+                        help="tiny settings for a smoke test (flags given still apply)")
+    parser.add_argument("--out", default="benchmarks/RESULTS.md", help='"" prints only')
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = parser.parse_args(argv)
+    cfg = dict(QUICK if args.quick else FULL)
+    for name in ("seeds", "archs", "steps", "mnas_seeds"):
+        if getattr(args, name) is not None:
+            cfg[name] = getattr(args, name)
+    if cfg["archs"] < 3:
+        parser.error("--archs must be at least 3 (fidelity needs 3 architectures)")
+    if cfg["steps"] < 1:
+        parser.error("--steps must be at least 1")
+
+    torch.set_num_threads(1)
+    load = os.getloadavg()[0]
+    start = time.perf_counter()
+    seconds: dict[str, float] = {}
+
+    # ------------------------------------------------------------------ 1. the table
+    tic = time.perf_counter()
+    space = fbnet.FBNetSpace()
+    data = load_digits(seed=0)
+    print(data, flush=True)
+    table = space.latency_table(**cfg["table"])
+    lo = table.overhead_us + sum(min(table.entries[str(l)].values())
+                                 for l in range(space.n_layers))
+    hi = table.overhead_us + sum(max(table.entries[str(l)].values())
+                                 for l in range(space.n_layers))
+    fastest = tuple(min(table.entries[str(l)], key=table.entries[str(l)].get)
+                    for l in range(space.n_layers))
+    slowest = tuple(max(table.entries[str(l)], key=table.entries[str(l)].get)
+                    for l in range(space.n_layers))
+    print(f"table: overhead {table.overhead_us:.1f} us; predicted range {lo:.0f}-{hi:.0f} us",
+          flush=True)
+    seconds["table"] = time.perf_counter() - tic
+
+    random_archs = distinct_archs(space, cfg["archs"])
+    random_pred = np.array([table.predict(a) for a in random_archs])
+    tic = time.perf_counter()
+    random_acc = []
+    for i, arch in enumerate(random_archs):
+        random_acc.append(retrain(space, data, arch, i, cfg["retrain_epochs"]))
+        print(f"random {i}: {short(arch)}: predicted {random_pred[i]:.0f} us, "
+              f"test {random_acc[-1]:.4f}", flush=True)
+    random_acc = np.array(random_acc)
+    seconds["random retraining"] = time.perf_counter() - tic
+
+    # ------------------------------------------------------------------ 2. FBNet
+    tic = time.perf_counter()
+    configs: dict[str, dict] = {
+        name: dict(loss="target", target_us=lo + f * (hi - lo), lam=LAM)
+        for name, f in TARGETS.items()
+    }
+    configs["paper"] = dict(loss="paper", **PAPER)
+    runs: dict[str, list[dict]] = {name: [] for name in configs}
+    retrained: dict[tuple, float] = {}
+    for name, kwargs in configs.items():
+        for seed in cfg["seeds"]:
+            result = fbnet.search(data, space, table, epochs=cfg["search_epochs"], seed=seed,
+                                  **kwargs)
+            key = (result.arch, seed)
+            if key not in retrained:
+                retrained[key] = retrain(space, data, result.arch, seed, cfg["retrain_epochs"])
+            runs[name].append(dict(seed=seed, arch=result.arch, acc=retrained[key],
+                                   predicted=result.predicted_latency, search_s=result.seconds,
+                                   expected=result.expected_latency[-1]))
+            print(f"FBNet {name} seed {seed}: {short(result.arch)}: predicted "
+                  f"{result.predicted_latency:.0f} us, test {retrained[key]:.4f}, search "
+                  f"{result.seconds:.0f} s", flush=True)
+    seconds["FBNet search + retraining"] = time.perf_counter() - tic
+
+    # ------------------------------------------------------------------ measure every network
+    tic = time.perf_counter()
+    unique = list(dict.fromkeys(random_archs + [r["arch"] for rs in runs.values() for r in rs]))
+    torch.manual_seed(0)
+    nets = [space.build(a) for a in unique]
+    timings = dict(zip(unique, latency.measure_networks(nets, space.in_shape, **cfg["nets"])))
+    seconds["measuring networks"] = time.perf_counter() - tic
+    random_lat = np.array([timings[a].median_us for a in random_archs])
+    random_rel_iqr = np.array([timings[a].iqr_us / timings[a].median_us for a in random_archs])
+    fid = latency.fidelity(random_pred, random_lat)
+    proxy = [latency.proxies(space.build(a), space.in_shape) for a in random_archs]
+    flops_rho = spearman([p["flops"] for p in proxy], random_lat)
+    params_rho = spearman([p["params"] for p in proxy], random_lat)
+    flops_pred_rho = spearman([p["flops"] for p in proxy], random_pred)
+    for rs in runs.values():
+        for r in rs:
+            r["measured"] = timings[r["arch"]].median_us
+
+    # ------------------------------------------------------------------ 3. MnasNet
+    tic = time.perf_counter()
+    mspace = mnasnet.MnasSpace()
+    mdata = load_digits(n_train=cfg["mnas_train"], seed=0)
+    rng = np.random.default_rng(12345)
+    t_archs = [mspace.sample(rng) for _ in range(cfg["mnas_t_archs"])]
+    torch.manual_seed(0)
+    t_timings = latency.measure_networks([mspace.build(a) for a in t_archs], mspace.in_shape,
+                                         **cfg["nets"])
+    target_us = float(np.median([t.median_us for t in t_timings]))
+    print(f"MnasNet: T = {target_us:.0f} us (median of {len(t_archs)} random architectures)",
+          flush=True)
+    evaluator = mnasnet.Evaluator(mspace, mdata, epochs=cfg["mnas_epochs"], seed=0,
+                                  measure_kwargs=cfg["mnas_measure"])
+    methods = {
+        "controller (REINFORCE)": lambda *a, **k: mnasnet.search(*a, lr=args.controller_lr, **k),
+        "random search": mnasnet.random_search,
+    }
+    mruns: dict[str, list[dict]] = {name: [] for name in methods}
+    misses = {name: 0 for name in methods}
+    for seed in cfg["mnas_seeds"]:
+        for name, method in methods.items():
+            before = evaluator.misses
+            res = method(mspace, evaluator, steps=cfg["steps"], target_us=target_us, seed=seed)
+            misses[name] += evaluator.misses - before
+            k = int(np.argmax(res.rewards))
+            mruns[name].append(dict(seed=seed, best=res.best_reward, curve=res.best_so_far,
+                                    arch=res.best_arch, acc=res.accuracies[k],
+                                    lat=res.latencies[k], unique=len(set(res.archs)),
+                                    entropy=res.entropies, seconds=res.seconds))
+            print(f"MnasNet {name} seed {seed}: best reward {res.best_reward:.4f} "
+                  f"(acc {res.accuracies[k]:.3f}, {res.latencies[k]:.0f} us), "
+                  f"{len(set(res.archs))} unique, {res.seconds:.0f} s", flush=True)
+    seconds["MnasNet"] = time.perf_counter() - tic
+    all_acc = np.array([acc for acc, _ in evaluator.cache.values()])
+    all_lat = np.array([lat for _, lat in evaluator.cache.values()])
+
+    # ------------------------------------------------------------------ the report
+    wall = (time.perf_counter() - start) / 60
+    load_end = os.getloadavg()[0]
+
+    blocks = list(space.blocks)
+    table_rows = [
+        f"| {l} {space.input_shape(l)} -> {space.layers[l]} | " + " | ".join(
+            f"{table.entries[str(l)][b]:.1f} ({table.spread[str(l)][b]:.1f})"
+            if b in table.entries[str(l)] else "-" for b in blocks) + " |"
+        for l in range(space.n_layers)
+    ]
+    mb_keys = [(str(l), b) for l in range(space.n_layers) for b in table.entries[str(l)]
+               if b != "skip"]
+    mb_lat = np.array([table.entries[l][b] for l, b in mb_keys])
+    mb_rel = np.array([table.spread[l][b] / table.entries[l][b] for l, b in mb_keys])
+    skip_lat = [table.entries[str(l)]["skip"] for l in range(space.n_layers)
+                if "skip" in table.entries[str(l)]]
+
+    fb_rows, fb_details, medians = [], [], {}
+    for name, rs in runs.items():
+        accs = np.array([r["acc"] for r in rs])
+        pred = np.array([r["predicted"] for r in rs])
+        meas = np.array([r["measured"] for r in rs])
+        m_meas = float(np.median(meas))
+        medians[name] = m_meas
+        near = similar(m_meas, random_lat)
+        target = (f"{configs[name]['target_us']:.0f} ({TARGETS[name]:.0%})" if name in TARGETS
+                  else f"- (alpha {PAPER['alpha']}, beta {PAPER['beta']})")
+        fb_rows.append(
+            f"| {name} | {target} | {' / '.join(f'{a:.3f}' for a in accs)} | "
+            f"{np.median(accs):.3f} | {np.median(pred):.0f} | {m_meas:.0f} | "
+            f"{np.median(meas / pred):.2f} | {len(near)} | {np.median(random_acc[near]):.3f} | "
+            f"{random_acc[near].max():.3f} | "
+            f"{'yes' if np.median(accs) >= np.median(random_acc[near]) else 'no'} |"
+        )
+        for r in rs:
+            fb_details.append(
+                f"- {name}, seed {r['seed']}: `{short(r['arch'])}`; test {r['acc']:.4f}; "
+                f"predicted {r['predicted']:.0f} us (expected under P_theta {r['expected']:.0f}), "
+                f"measured {r['measured']:.0f} us (IQR {timings[r['arch']].iqr_us:.0f}); "
+                f"search {r['search_s']:.0f} s")
+    tight, loose = min(TARGETS, key=TARGETS.get), max(TARGETS, key=TARGETS.get)
+    gap = medians[loose] - medians[tight]
+    # "Measurably": the tight networks' timed passes are stochastically smaller than the loose
+    # ones' (one-sided Mann-Whitney U on the pooled samples), and the medians say the same.
+    pooled = {name: np.concatenate([timings[r["arch"]].samples_us for r in runs[name]])
+              for name in (tight, loose)}
+    p_value = float(stats.mannwhitneyu(pooled[tight], pooled[loose], alternative="less").pvalue)
+    faster = gap > 0 and p_value < 0.01
+
+    m_rows, m_curves = [], []
+    checkpoints = sorted({c for c in (5, 10, 20, cfg["steps"]) if c <= cfg["steps"]})
+    for name, rs in mruns.items():
+        best = [r["best"] for r in rs]
+        m_rows.append(
+            f"| {name} | {med_iqr(best)} | {' / '.join(f'{b:.4f}' for b in best)} | "
+            f"{np.median([r['acc'] for r in rs]):.3f} | {np.median([r['lat'] for r in rs]):.0f} | "
+            f"{np.median([r['unique'] for r in rs]):.0f} | {misses[name]} | "
+            f"{np.median([r['seconds'] for r in rs]):.0f} |")
+        m_curves.append(f"| {name} | " + " | ".join(
+            med_iqr([r["curve"][c - 1] for r in rs]) for c in checkpoints) + " |")
+    ctrl_best = np.median([r["best"] for r in mruns["controller (REINFORCE)"]])
+    rand_best = np.median([r["best"] for r in mruns["random search"]])
+    ent = [(r["entropy"][0], r["entropy"][-1]) for r in mruns["controller (REINFORCE)"]]
+    m_details = [
+        f"- {name}, seed {r['seed']}: best reward {r['best']:.4f}: `{mnas_short(r['arch'])}`, "
+        f"accuracy {r['acc']:.3f}, {r['lat']:.0f} us; {r['unique']} unique architectures"
+        for name, rs in mruns.items() for r in rs
+    ]
+
+    body = "\n".join([
+        "Command: `python benchmarks/hw_nas.py" + (" " + shlex.join(argv) if argv else "") + "`",
+        "",
+        f"Date: {datetime.date.today()}; wall time {wall:.1f} min ("
+        + ", ".join(f"{k} {v:.0f} s" for k, v in seconds.items())
+        + f"); machine: {machine()}; load average {load:.2f} at the start, {load_end:.2f} at the "
+        "end; one torch thread for training and latency.",
+        "",
+        f"Versions: {versions(['numpy', 'scipy', 'torch', 'scikit-learn'])}.",
+        "",
+        f"Setting: {data!r}. FBNet space: stem {space.stem_channels} channels, layers "
+        f"(C_out, stride) {list(space.layers)}, blocks {blocks} (skip only where the shape is "
+        f"kept). Latency at batch size 1, one thread: table {cfg['table']}; networks "
+        f"{cfg['nets']}, all {len(unique)} distinct networks ({len(random_archs)} random + the "
+        f"FBNet results) in one interleaved `measure_networks` call after the searches. "
+        f"FBNet search {cfg['search_epochs']} epochs (1 warm-up, soft masks, tau 5.0 x "
+        f"exp(-0.045) per epoch), seeds {cfg['seeds']}; targets T = lo + f (hi - lo) with lo, hi "
+        f"the fastest and slowest predicted architectures; hinge lambda {LAM}. Retraining "
+        f"{cfg['retrain_epochs']} epochs, SGD 0.05 cosine, batch {BATCH}, test split. MnasNet: "
+        f"{mdata!r}, Evaluator {cfg['mnas_epochs']} epochs, batch 32, lr 0.05, seed 0, latency "
+        f"{cfg['mnas_measure']}; {cfg['steps']} samples per run, seeds {cfg['mnas_seeds']}; "
+        f"controller Adam lr {args.controller_lr}, baseline decay 0.9.",
+        "",
+        "### 1. Lookup-table fidelity",
+        "",
+        f"Table on {table.device}, torch {table.torch_version}: median latency (IQR) in us per "
+        f"(layer, block); stem + head overhead {table.overhead_us:.1f} us. Predicted range "
+        f"{lo:.0f} us (`{short(fastest)}`) to {hi:.0f} us (`{short(slowest)}`).",
+        "",
+        "| layer (input) -> (C_out, stride) | " + " | ".join(blocks) + " |",
+        "|---|" + "---|" * len(blocks),
+        *table_rows,
+        "",
+        f"Spread of the table: MBConv entries {mb_lat.min():.0f}-{mb_lat.max():.0f} us, IQR / "
+        f"median per entry median {100 * np.median(mb_rel):.1f}%, max {100 * mb_rel.max():.1f}%; "
+        f"skip {min(skip_lat):.1f}-{max(skip_lat):.1f} us. Whole networks: IQR / median "
+        f"median {100 * np.median(random_rel_iqr):.1f}%, max {100 * random_rel_iqr.max():.1f}%.",
+        "",
+        "| architectures | Spearman | Kendall | mean rel. error | max rel. error | "
+        "median measured / predicted | FLOPs Spearman (measured) | params Spearman (measured) |",
+        "|---|---|---|---|---|---|---|---|",
+        f"| {fid['n']} random | {fid['spearman']:.3f} | {fid['kendall']:.3f} | "
+        f"{fid['mean_rel_error']:.3f} | {fid['max_rel_error']:.3f} | {fid['ratio']:.3f} | "
+        f"{flops_rho:.3f} | {params_rho:.3f} |",
+        "",
+        f"Random architectures: predicted {random_pred.min():.0f}-{random_pred.max():.0f} us "
+        f"(median {np.median(random_pred):.0f}), measured {random_lat.min():.0f}-"
+        f"{random_lat.max():.0f} us (median {np.median(random_lat):.0f}); FLOPs vs predicted "
+        f"Spearman {flops_pred_rho:.3f}. Test accuracy after retraining: min "
+        f"{random_acc.min():.3f}, median {np.median(random_acc):.3f}, max {random_acc.max():.3f}.",
+        "",
+        "### 2. FBNet at several latency targets",
+        "",
+        f"Accuracy = test accuracy after retraining from scratch; latencies in us, medians over "
+        f"seeds. Similar random = the random architectures of part 1 within +-{SIMILAR:.0%} of "
+        f"the row's median measured latency (the {K_NEAREST} nearest when fewer than 3), with "
+        f"the same retraining.",
+        "",
+        "| search | T us (f) | accuracy per seed | median | predicted | measured | "
+        "measured / predicted | similar random n | their median | their best | "
+        ">= their median |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+        *fb_rows,
+        "",
+        f"Tightest vs loosest target ({tight} vs {loose}): median measured latency "
+        f"{medians[tight]:.0f} vs {medians[loose]:.0f} us (ratio "
+        f"{medians[tight] / medians[loose]:.2f}); one-sided Mann-Whitney U on the pooled timed "
+        f"passes of their networks ({len(pooled[tight])} vs {len(pooled[loose])}), p = "
+        f"{p_value:.2g}: {'measurably faster' if faster else 'not measurably faster'} "
+        "(criterion: lower median and p < 0.01).",
+        "",
+        *fb_details,
+        "",
+        "### 3. MnasNet controller vs random search",
+        "",
+        f"Soft reward ACC x (LAT / T)^-0.07 with T = {target_us:.0f} us (median measured latency "
+        f"of {len(t_archs)} random architectures). All {evaluator.misses} architectures the "
+        f"shared Evaluator trained: accuracy {all_acc.min():.3f}-{all_acc.max():.3f} (median "
+        f"{np.median(all_acc):.3f}), latency {all_lat.min():.0f}-{all_lat.max():.0f} us (median "
+        f"{np.median(all_lat):.0f}); cache hits {evaluator.hits}.",
+        "",
+        "| method | best reward: median [q25, q75] | per seed | accuracy of the best (median) | "
+        "latency us of the best (median) | unique archs per run (median) | cache misses "
+        "caused | s per run (median) |",
+        "|---|---|---|---|---|---|---|---|",
+        *m_rows,
+        "",
+        "Best reward so far, median [q25, q75] over seeds, after n samples:",
+        "",
+        "| method | " + " | ".join(f"n = {c}" for c in checkpoints) + " |",
+        "|---|" + "---|" * len(checkpoints),
+        *m_curves,
+        "",
+        "Controller policy entropy (nats), first -> last step: "
+        + ", ".join(f"{a:.2f} -> {b:.2f}" for a, b in ent) + ". The controller runs first for "
+        "each seed, so random search's cache misses count only architectures the controller had "
+        "not already trained.",
+        "",
+        *m_details,
+        "",
+        "### Acceptance",
+        "",
+        f"- Spearman(predicted, measured) over {fid['n']} random architectures >= 0.9: "
+        f"{fid['spearman']:.3f}, {'met' if fid['spearman'] >= 0.9 else 'missed'}.",
+        f"- FBNet at the tightest target measurably faster than at the loosest (median "
+        f"measured): {medians[tight]:.0f} vs {medians[loose]:.0f} us, p = {p_value:.2g}, "
+        f"{'met' if faster else 'missed'}.",
+        f"- MnasNet controller's median best reward above random search's at {cfg['steps']} "
+        f"samples: {ctrl_best:.4f} vs {rand_best:.4f}, "
+        f"{'met' if ctrl_best > rand_best else 'missed'}.",
+    ])
+    print(body)
+    if args.out:
+        write_section(Path(args.out), SECTION, body)
+
+
+if __name__ == "__main__":
+    main()
