@@ -5,4 +5,5 @@
 - :mod:`minnas.nas.latency` -- latency on this CPU: measurements, lookup tables, fidelity.
 - :mod:`minnas.nas.fbnet` -- FBNet: Gumbel-softmax supernet with a latency-aware loss.
 - :mod:`minnas.nas.mnasnet` -- MnasNet: factorised space, REINFORCE controller, latency reward.
+- :mod:`minnas.nas.ofa` -- Once-for-All: elastic supernet, progressive shrinking, search.
 """
