@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import re
 import shutil
-from pathlib import Path
 
 import nbformat
 
@@ -134,6 +133,17 @@ def reinforce_update(optimizer, log_prob, reward, baseline=None, decay=0.9):
     loss.backward()
     optimizer.step()
     return float(decay * baseline + (1 - decay) * reward)
+'''},
+    # BN recalibration with the default momentum: an exponential average that still remembers the
+    # supernet's statistics instead of the plain average over the calibration batches.
+    "10_once_for_all": {"recalibrate": '''\
+def recalibrate(net, X, batch_size=250):
+    norms = [m for m in net.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    net.train()
+    with torch.no_grad():
+        for batch in torch.split(X, batch_size):
+            net(batch)
+    return net.eval()
 '''},
 }
 
