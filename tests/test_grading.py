@@ -21,18 +21,18 @@ LESSONS = course.lesson_names()
 EXPECTED_SCORES = {
     "perfect": {"01_least_squares": 10, "02_newton": 10, "03_entropy": 10,
                 "04_hyperparameter_search": 10, "05_bayesian_optimization": 10, "06_warm_starting": 10,
-                "07_darts": 10, "08_fbnet": 10, "09_mnasnet": 10},
+                "07_darts": 10, "08_fbnet": 10, "09_mnasnet": 10, "10_once_for_all": 10},
     "partial": {"01_least_squares": 7, "02_newton": 8, "03_entropy": 9,
                 "04_hyperparameter_search": 8, "05_bayesian_optimization": 6, "06_warm_starting": 8,
-                "07_darts": 8, "08_fbnet": 9, "09_mnasnet": 8},
+                "07_darts": 8, "08_fbnet": 9, "09_mnasnet": 8, "10_once_for_all": 7},
     "blank": {"01_least_squares": 0, "02_newton": 0, "03_entropy": 0,
               "04_hyperparameter_search": 0, "05_bayesian_optimization": 0, "06_warm_starting": 0,
-              "07_darts": 0, "08_fbnet": 0, "09_mnasnet": 0},
+              "07_darts": 0, "08_fbnet": 0, "09_mnasnet": 0, "10_once_for_all": 0},
     "broken": {"01_least_squares": 8, "02_newton": 7, "03_entropy": 5,
                "04_hyperparameter_search": 8, "05_bayesian_optimization": 3, "06_warm_starting": 9,
-               "07_darts": 8, "08_fbnet": 9, "09_mnasnet": 6},
+               "07_darts": 8, "08_fbnet": 9, "09_mnasnet": 6, "10_once_for_all": 7},
 }
-EXPECTED_TOTALS = {"perfect": 90.0, "partial": 71.0, "blank": 0.0, "broken": 63.0}
+EXPECTED_TOTALS = {"perfect": 100.0, "partial": 78.0, "blank": 0.0, "broken": 70.0}
 
 
 @pytest.fixture(scope="module")
