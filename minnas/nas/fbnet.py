@@ -78,7 +78,8 @@ from tqdm import tqdm
 
 from minnas.data import Splits
 from minnas.nas.latency import LatencyTable, build_table
-from minnas.nas.ops import Identity, MBConv, batch_norm, conv_layer
+from minnas.nas import ops
+from minnas.nas.ops import Identity, MBConv
 from minnas.train import seed_everything
 
 __all__ = [
@@ -201,15 +202,11 @@ class FBNetSpace:
 
     def stem(self) -> nn.Module:
         """3x3 convolution to ``stem_channels``, batch norm, ReLU6 (stride 1: inputs are small)."""
-        Conv, BN = conv_layer(self.dim), batch_norm(self.dim)
-        return nn.Sequential(Conv(self.in_shape[0], self.stem_channels, 3, padding=1, bias=False),
-                             BN(self.stem_channels), nn.ReLU6())
+        return ops.stem(self.in_shape[0], self.stem_channels, self.dim)
 
     def head(self) -> nn.Module:
         """Global average pooling and a linear classifier."""
-        pool = nn.AdaptiveAvgPool1d(1) if self.dim == 1 else nn.AdaptiveAvgPool2d(1)
-        return nn.Sequential(pool, nn.Flatten(), nn.Linear(self.input_shape(self.n_layers)[0],
-                                                           self.n_classes))
+        return ops.classifier(self.input_shape(self.n_layers)[0], self.n_classes, self.dim)
 
     def check_arch(self, arch: Sequence[str]) -> tuple[str, ...]:
         """``arch`` as a tuple, after checking one allowed block per layer."""

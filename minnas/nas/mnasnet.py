@@ -69,7 +69,8 @@ from tqdm import tqdm
 
 from minnas.data import Splits
 from minnas.nas.latency import measure_network
-from minnas.nas.ops import MBConv, ReLUConvBN, batch_norm, conv_layer
+from minnas.nas import ops
+from minnas.nas.ops import MBConv, ReLUConvBN
 from minnas.train import evaluate as accuracy_of
 from minnas.train import fit, seed_everything
 
@@ -245,17 +246,14 @@ class MnasSpace:
     def build(self, arch: Sequence[BlockChoice]) -> nn.Sequential:
         """The network of ``arch``: stem, one ``nn.Sequential`` of layers per block, head."""
         arch = self.check_arch(arch)
-        Conv, BN = conv_layer(self.dim), batch_norm(self.dim)
-        stem = nn.Sequential(Conv(self.in_shape[0], self.stem_channels, 3, padding=1, bias=False),
-                             BN(self.stem_channels), nn.ReLU6())
+        stem = ops.stem(self.in_shape[0], self.stem_channels, self.dim)
         blocks = []
         for b, (choice, (C_out, stride)) in enumerate(zip(arch, self.blocks)):
             C_in = self.block_input(b)[0]
             blocks.append(nn.Sequential(*[
                 _layer(choice, C_in if i == 0 else C_out, C_out, stride if i == 0 else 1, self.dim)
                 for i in range(choice.layers)]))
-        pool = nn.AdaptiveAvgPool1d(1) if self.dim == 1 else nn.AdaptiveAvgPool2d(1)
-        head = nn.Sequential(pool, nn.Flatten(), nn.Linear(self.blocks[-1][0], self.n_classes))
+        head = ops.classifier(self.blocks[-1][0], self.n_classes, self.dim)
         return nn.Sequential(stem, *blocks, head)
 
 

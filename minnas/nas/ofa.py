@@ -80,6 +80,7 @@ from tqdm import tqdm
 
 from minnas.data import Splits
 from minnas.nas.latency import LatencyTable, build_table
+from minnas.nas import ops
 from minnas.nas.ops import MBConv, batch_norm, conv_layer
 from minnas.train import evaluate, seed_everything
 
@@ -264,13 +265,10 @@ class OFASpace:
 
     # --- static networks
     def stem(self) -> nn.Module:
-        Conv, BN = conv_layer(self.dim), batch_norm(self.dim)
-        return nn.Sequential(Conv(self.in_shape[0], self.stem_channels, 3, padding=1, bias=False),
-                             BN(self.stem_channels), nn.ReLU6())
+        return ops.stem(self.in_shape[0], self.stem_channels, self.dim)
 
     def head(self) -> nn.Module:
-        pool = nn.AdaptiveAvgPool1d(1) if self.dim == 1 else nn.AdaptiveAvgPool2d(1)
-        return nn.Sequential(pool, nn.Flatten(), nn.Linear(self.units[-1][0], self.n_classes))
+        return ops.classifier(self.units[-1][0], self.n_classes, self.dim)
 
     def make_block(self, u: int, i: int, kernel: int, expand: int) -> MBConv:
         C_in, C_out, stride = self.block_io(u, i)

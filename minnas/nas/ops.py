@@ -46,6 +46,8 @@ __all__ = [
     "DilConv",
     "Pool",
     "MBConv",
+    "stem",
+    "classifier",
     "conv_layer",
     "batch_norm",
     "count_params",
@@ -274,6 +276,19 @@ class MBConv(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.block(x)
         return x + y if self.use_residual else y
+
+
+def stem(in_channels: int, C: int, dim: int = 2) -> nn.Sequential:
+    """The layer-wise spaces' stem: 3x3 convolution to ``C`` channels, batch norm, ReLU6 (stride
+    1: the course's inputs are small)."""
+    Conv, BN = conv_layer(dim), batch_norm(dim)
+    return nn.Sequential(Conv(in_channels, C, 3, padding=1, bias=False), BN(C), nn.ReLU6())
+
+
+def classifier(C: int, n_classes: int, dim: int = 2) -> nn.Sequential:
+    """Global average pooling and a linear classifier."""
+    pool = nn.AdaptiveAvgPool1d(1) if dim == 1 else nn.AdaptiveAvgPool2d(1)
+    return nn.Sequential(pool, nn.Flatten(), nn.Linear(C, n_classes))
 
 
 def count_params(module: nn.Module, trainable_only: bool = True) -> int:
