@@ -2,8 +2,11 @@
 
     python -m grader release            # regenerate lessons/ from solutions/
     python -m grader release --check    # exit 1 when lessons/ is stale
-    python -m grader autograde SUBMISSIONS [--workdir DIR]
-    python -m grader demo               # release, then grade the sample class in grader/examples/
+    python -m grader autograde SUBMISSIONS [--workdir DIR] [--jobs N] [--cell-timeout S] ...
+    python -m grader demo               # release, then grade the sample class in grader/examples/class/
+
+``autograde`` exits 0 when every submission was graded and nothing was flagged for attention,
+1 when something needs the instructor (see report.md), 2 on a usage error.
 """
 
 from __future__ import annotations
@@ -11,10 +14,10 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
-import time
 from pathlib import Path
 
-from grader import course
+from grader import course, report
+from grader.execute import Limits
 
 
 def cmd_release(args: argparse.Namespace) -> int:
@@ -29,19 +32,32 @@ def cmd_release(args: argparse.Namespace) -> int:
     return 0
 
 
-def _grade_and_report(submissions: Path, workdir: Path, feedback: bool) -> int:
-    start = time.perf_counter()
-    results = course.autograde(submissions, workdir, feedback=feedback)
-    print(course.score_table(results))
-    print(f"\ngraded {len(results.grades)} notebooks in {time.perf_counter() - start:.1f} s")
-    print(f"grades CSV: {results.csv_path}")
+def _limits(args: argparse.Namespace) -> Limits:
+    return Limits(cell_s=args.cell_timeout, notebook_s=args.notebook_timeout,
+                  memory_bytes=int(args.memory_gb * 2**30))
+
+
+def _grade_and_report(submissions: Path, args: argparse.Namespace, workdir: Path, feedback: bool) -> int:
+    results = course.autograde(submissions, workdir, feedback=feedback, jobs=args.jobs, limits=_limits(args))
+    print(report.score_table(results))
+    print()
+    print(report.summary_table(results, totals_only=True))
+    handed_in = [g for g in results.grades.values() if g.status != "missing"]
+    failed = sum(g.status == "failed" for g in handed_in)
+    print(f"\n{len(handed_in)} notebooks ({len(handed_in) - failed} graded, {failed} failed) "
+          f"in {results.seconds:.1f} s with {args.jobs or course.default_jobs()} jobs")
+    print(f"report:     {results.workdir / 'report.md'} (per exercise, flags, grades_histogram.png)")
+    print(f"grades CSV: {results.csv_path}; flags: {results.workdir / 'integrity.csv'}")
     if feedback:
         print(f"feedback:   {results.feedback_dir}/<student>/<lesson>/")
-    return 1 if results.problems() else 0
+    attention = results.attention()
+    if attention:
+        print(f"needs attention: {len(attention)} submission(s), listed above")
+    return 1 if attention else 0
 
 
 def cmd_autograde(args: argparse.Namespace) -> int:
-    return _grade_and_report(args.submissions, args.workdir, feedback=not args.no_feedback)
+    return _grade_and_report(args.submissions, args, args.workdir, feedback=not args.no_feedback)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -50,7 +66,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
     workdir = args.workdir / "demo"
     shutil.rmtree(workdir, ignore_errors=True)  # a fresh gradebook every time
     print(f"\ngrading the sample class in {course.EXAMPLES.relative_to(course.REPO)}/ ...")
-    return _grade_and_report(course.EXAMPLES, workdir, feedback=True)
+    return _grade_and_report(course.EXAMPLES, args, workdir, feedback=True)
+
+
+def _grading_options(p: argparse.ArgumentParser) -> None:
+    limits = Limits()
+    p.add_argument("--jobs", type=int, default=None,
+                   help=f"notebooks graded at once (default: all cores, {course.default_jobs()} here)")
+    p.add_argument("--cell-timeout", type=int, default=limits.cell_s, help="seconds per cell (default %(default)s)")
+    p.add_argument("--notebook-timeout", type=int, default=limits.notebook_s,
+                   help="seconds per notebook (default %(default)s)")
+    p.add_argument("--memory-gb", type=float, default=limits.memory_bytes / 2**30,
+                   help="address-space limit of each kernel in GiB (default %(default)g)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,10 +94,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("submissions", type=Path)
     p.add_argument("--workdir", type=Path, default=course.default_workdir(), help=workdir_help)
     p.add_argument("--no-feedback", action="store_true", help="skip the feedback HTML")
+    _grading_options(p)
     p.set_defaults(func=cmd_autograde)
 
-    p = sub.add_parser("demo", help="release, then grade the sample class in grader/examples/")
+    p = sub.add_parser("demo", help="release, then grade the sample class in grader/examples/class/")
     p.add_argument("--workdir", type=Path, default=course.default_workdir(), help=workdir_help)
+    _grading_options(p)
     p.set_defaults(func=cmd_demo)
 
     args = parser.parse_args(argv)

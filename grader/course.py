@@ -5,37 +5,50 @@ in ``lessons/`` of this repository, while everything produced by grading (the SQ
 the submitted and autograded copies, feedback HTML and the grades CSV) lives in a working folder
 outside git.
 
-Every nbgrader call goes through :class:`nbgrader.apps.NbGraderAPI`, which reports
-``{success, log, error}`` instead of raising; :func:`_check` turns a failure into an exception
-with nbgrader's own error text, and the autograde loop records it against the one submission
-that caused it so the rest of the class is still graded.
+Releases go through :class:`nbgrader.apps.NbGraderAPI`, which reports ``{success, log, error}``
+instead of raising; :func:`_check` turns a failure into an exception with nbgrader's own text.
+
+Autograding is nbgrader's, split in two so that a class grades in parallel: worker processes
+check, sanitise and execute the notebooks (:mod:`grader.execute`, with nbgrader's
+preprocessors, each kernel limited and isolated by :mod:`grader.sandbox`), and this process
+alone writes the SQLite gradebook (nbgrader's ``SaveAutoGrades``). Whatever one submission does
+is recorded against it (:mod:`grader.integrity`), and the rest of the class is still graded.
 """
 
 from __future__ import annotations
 
 import contextlib
-import csv
+import functools
 import json
 import logging
+import multiprocessing
 import os
 import re
 import shutil
 import sys
 import tempfile
+import time
 import warnings
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import nbformat
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.apps import NbGraderAPI
 from sqlalchemy.exc import SAWarning
 from tqdm.auto import tqdm
 from traitlets.config import Config
 
+from grader import execute, report, sandbox
+from grader.execute import Isolation, Limits, Outcome, Task
+from grader.integrity import ATTENTION, FAILED, Flag, LessonSpec
+
 REPO = Path(__file__).resolve().parents[1]
 SOLUTIONS = REPO / "solutions"
 LESSONS = REPO / "lessons"
-EXAMPLES = Path(__file__).resolve().parent / "examples"
+EXAMPLES = Path(__file__).resolve().parent / "examples" / "class"
+ADVERSARIAL = Path(__file__).resolve().parent / "examples" / "adversarial"
 
 LESSON_NAME = re.compile(r"^\d\d_[a-z0-9_]+$")
 
@@ -43,7 +56,6 @@ LESSON_NAME = re.compile(r"^\d\d_[a-z0-9_]+$")
 # cell 0 when anything reaches stderr; a warning is not a wrong answer, so it is dropped.
 WARNING_PATTERN = r"\w*Warning: "
 
-CELL_TIMEOUT_S = 120
 
 
 class GradingError(RuntimeError):
@@ -74,7 +86,7 @@ def nbgrader_api(workdir: Path, release_dir: Path, solutions: Path = SOLUTIONS) 
     cfg.CourseDirectory.source_directory = str(solutions.resolve())
     cfg.CourseDirectory.release_directory = str(release_dir.resolve())
     cfg.CourseDirectory.db_url = f"sqlite:///{(workdir / 'gradebook.db').resolve()}"
-    cfg.Execute.timeout = CELL_TIMEOUT_S
+    cfg.Execute.timeout = Limits().cell_s
     # Keep the kernel's own start-up notices out of the instructor's terminal.
     cfg.Execute.extra_arguments = ["--HistoryManager.hist_file=:memory:", "--IPKernelApp.log_level=ERROR"]
     cfg.IgnorePattern.enabled = True
@@ -125,7 +137,7 @@ def _read(path: Path) -> dict:
 
 @dataclass
 class Grade:
-    """One student's result on one lesson."""
+    """One student's result on one lesson, with what the integrity checks found."""
 
     student: str
     lesson: str
@@ -133,6 +145,10 @@ class Grade:
     max_score: float = 0.0
     status: str = "graded"  # graded | missing | failed
     detail: str = ""
+    flags: list[Flag] = field(default_factory=list)
+
+    def needs_attention(self) -> bool:
+        return self.status == "failed" or any(f.kind in ATTENTION for f in self.flags)
 
 
 @dataclass
@@ -142,9 +158,19 @@ class ClassResults:
     students: list[str]
     lessons: list[str]
     grades: dict[tuple[str, str], Grade] = field(default_factory=dict)
-    csv_path: Path | None = None
-    feedback_dir: Path | None = None
+    cell_scores: dict[tuple[str, str], dict[str, tuple[float, float]]] = field(default_factory=dict)
     unknown: list[str] = field(default_factory=list)  # student/entry paths that are no lesson folder
+    isolation: str = ""
+    workdir: Path | None = None
+    seconds: float = 0.0
+
+    @property
+    def csv_path(self) -> Path:
+        return self.workdir / "grades.csv"
+
+    @property
+    def feedback_dir(self) -> Path:
+        return self.workdir / "feedback"
 
     def total(self, student: str) -> float:
         return sum(self.grades[student, lesson].score for lesson in self.lessons)
@@ -154,8 +180,12 @@ class ClassResults:
                    for lesson in self.lessons)
 
     def problems(self) -> list[Grade]:
-        """Submissions that could not be graded and need the instructor's eye."""
+        """Submissions that could not be graded."""
         return [g for g in self.grades.values() if g.status == "failed"]
+
+    def attention(self) -> list[Grade]:
+        """Submissions the instructor should look at: failed, or flagged suspicious or at a limit."""
+        return [g for g in self.grades.values() if g.needs_attention()]
 
 
 def find_submissions(submissions: Path, lessons: list[str]) -> tuple[list[str], list[str]]:
@@ -172,20 +202,42 @@ def find_submissions(submissions: Path, lessons: list[str]) -> tuple[list[str], 
     return students, unknown
 
 
-def autograde(submissions: Path, workdir: Path | None = None, solutions: Path = SOLUTIONS,
-              feedback: bool = True, progress: bool = True) -> ClassResults:
-    """Grade every ``submissions/<student>/<NN_lesson>/<NN_lesson>.ipynb`` and write the grades CSV.
+def default_jobs() -> int:
+    """All the cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
 
-    The gradebook, autograded copies, feedback HTML and ``grades.csv`` go to ``workdir``.
-    A submission that nbgrader cannot grade (invalid notebook, missing file) is recorded with
-    status ``failed`` and the error, and the rest of the class is still graded.
+
+def autograde(submissions: Path, workdir: Path | None = None, solutions: Path = SOLUTIONS,
+              feedback: bool = True, progress: bool = True, jobs: int | None = None,
+              limits: Limits = Limits()) -> ClassResults:
+    """Grade every ``submissions/<student>/<NN_lesson>/<NN_lesson>.ipynb``, ``jobs`` at a time.
+
+    Each notebook is checked, sanitised and run in a worker process (:mod:`grader.execute`),
+    its kernel under ``limits`` and isolated (:mod:`grader.sandbox`); this process alone writes
+    the gradebook. Then feedback HTML (in parallel too), and in ``workdir``: the gradebook,
+    ``grades.csv``, ``integrity.csv``, ``report.md`` (per lesson and exercise: mean, median,
+    share with full marks; every flag) and ``grades_histogram.png``.
+
+    A submission that cannot be graded (invalid notebook, wrong name, a crash in grading) is
+    recorded with status ``failed`` and the reason, and the rest of the class is still graded.
     """
+    jobs = default_jobs() if jobs is None else jobs
+    if jobs < 1:
+        raise ValueError(f"jobs must be >= 1, got {jobs}")
+    start = time.perf_counter()
+    workdir = (workdir or default_workdir()).resolve()
     # nbgrader's gradebook trips SQLAlchemy's autoflush warnings on every submission; they say
     # nothing about the grades and would drown the report.
     with warnings.catch_warnings(), _single_threaded_kernels():
         warnings.simplefilter("ignore", SAWarning)
-        return _autograde(submissions, (workdir or default_workdir()).resolve(), solutions,
-                          feedback, progress)
+        results = _autograde(submissions.resolve(), workdir, solutions.resolve(), feedback, progress,
+                             jobs, limits)
+    results.seconds = time.perf_counter() - start
+    report.write_all(results)
+    return results
 
 
 # Kernels inherit the grader's environment. The lessons' matrices are small, and on a laptop
@@ -207,8 +259,8 @@ def _single_threaded_kernels():
                 os.environ[name] = value
 
 
-def _autograde(submissions: Path, workdir: Path, solutions: Path, feedback: bool,
-               progress: bool) -> ClassResults:
+def _autograde(submissions: Path, workdir: Path, solutions: Path, feedback: bool, progress: bool,
+               jobs: int, limits: Limits) -> ClassResults:
     lessons = lesson_names(solutions)
     students, unknown = find_submissions(submissions, lessons)
     # The gradebook learns each lesson's cells (hidden tests included) from a release made in
@@ -216,53 +268,128 @@ def _autograde(submissions: Path, workdir: Path, solutions: Path, feedback: bool
     api = nbgrader_api(workdir, workdir / "release", solutions)
     for lesson in lessons:
         _check(api.generate_assignment(lesson, force=True, create=True), f"registering {lesson}")
+    specs = {lesson: LessonSpec.from_notebooks(lesson, _read(workdir / "release" / lesson / f"{lesson}.ipynb"),
+                                               _read(solutions / lesson / f"{lesson}.ipynb"))
+             for lesson in lessons}
+    db = workdir / "gradebook.db"
+    with Gradebook(f"sqlite:///{db}") as gb:
+        for student in students:
+            gb.update_or_create_student(student)
 
-    results = ClassResults(students, lessons, unknown=unknown)
-    pairs = [(student, lesson) for student in students for lesson in lessons]
-    for student, lesson in tqdm(pairs, desc="autograde", unit="notebook", disable=not progress):
-        grade = results.grades[student, lesson] = _grade_one(api, workdir, submissions, student, lesson)
-        if feedback and grade.status == "graded":
-            _check(api.generate_feedback(lesson, student, force=True), f"feedback for {student}/{lesson}")
+    run_root = Path(tempfile.mkdtemp(prefix="minnas-grading-"))
+    try:
+        # Workers read the lessons' source cells from a copy: the gradebook itself has one writer.
+        shutil.copy(db, run_root / "gradebook-source.db")
+        namespaces, how = sandbox.namespaces_available()
+        isolation = Isolation(namespaces, hide=(workdir, solutions, submissions, run_root),
+                              read_only=(REPO, Path(sys.prefix)),
+                              description=how if namespaces else f"scratch copies only ({how})")
+        results = ClassResults(students, lessons, unknown=unknown, isolation=isolation.description,
+                               workdir=workdir)
+        tasks = []
+        for student in students:
+            for lesson in lessons:
+                grade = results.grades[student, lesson] = Grade(student, lesson)
+                notebook = _find_notebook(submissions, grade, unknown)
+                if notebook is not None:
+                    scratch = (workdir if namespaces else run_root) / "scratch" / student / lesson
+                    tasks.append(Task(student, lesson, notebook, f"sqlite:///{run_root / 'gradebook-source.db'}",
+                                      specs[lesson], limits, isolation, scratch, run_root / f"k{len(tasks)}"))
+        for outcome in _run(execute.grade, tasks, jobs, progress, "autograde"):
+            _save(outcome, results.grades[outcome.student, outcome.lesson], workdir, submissions)
+        if feedback:
+            done = [(workdir, g.lesson, g.student) for g in results.grades.values() if g.status == "graded"]
+            for error in _run(_feedback, done, jobs, progress, "feedback"):
+                if error:
+                    raise GradingError(error)
+    finally:
+        shutil.rmtree(run_root, ignore_errors=True)
     _read_scores(workdir, results)
-    results.csv_path = write_csv(results, workdir / "grades.csv")
-    results.feedback_dir = workdir / "feedback"
     return results
 
 
-def _grade_one(api: NbGraderAPI, workdir: Path, submissions: Path, student: str, lesson: str) -> Grade:
+def _find_notebook(submissions: Path, grade: Grade, unknown: list[str]) -> Path | None:
+    """The notebook to grade for ``grade``, or ``None`` with ``grade`` marked missing or failed."""
+    student, lesson = grade.student, grade.lesson
     source = submissions / student / lesson
-    grade = Grade(student, lesson)
-    if not source.is_dir():
-        grade.status, grade.detail = "missing", "no submission"
-        return grade
     expected = f"{lesson}.ipynb"
-    if not (source / expected).is_file():
+    if (source / expected).is_file():
+        return source / expected
+    if source.is_dir():
         # nbgrader grades only the notebook names it released; say which one was expected.
         found = ", ".join(sorted(p.name for p in source.glob("*.ipynb"))) or "no notebook"
         grade.status, grade.detail = "failed", f"no {expected} in {student}/{lesson} (found: {found})"
-        return grade
-    dest = workdir / "submitted" / student / lesson
-    shutil.rmtree(dest, ignore_errors=True)
-    shutil.copytree(source, dest)
-    result = api.autograde(lesson, student, force=True, create=True)
-    if not result.get("success"):
+    else:
+        grade.status, grade.detail = "missing", "no submission"
+        astray = [u for u in unknown if u.startswith(f"{student}/") and lesson in u]
+        if astray:
+            grade.status = "failed"
+            grade.detail = f"{astray[0]} is not in {student}/{lesson}/ (wrong folder)"
+    if grade.status == "failed":
+        grade.flags.append(Flag(FAILED, "", grade.detail))
+    return None
+
+
+def _run(function, items: list, jobs: int, progress: bool, desc: str):
+    """``function`` over ``items``, ``jobs`` processes at a time, results as they come."""
+    bar = tqdm(total=len(items), desc=desc, unit="notebook", disable=not progress)
+    if jobs == 1 or len(items) <= 1:
+        for item in items:
+            yield function(item)
+            bar.update()
+    else:
+        # spawn: a clean interpreter per worker, whatever threads or sockets this one holds.
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=min(jobs, len(items)), mp_context=context,
+                                 initializer=_quiet_worker) as pool:
+            for future in as_completed([pool.submit(function, item) for item in items]):
+                yield future.result()
+                bar.update()
+    bar.close()
+
+
+def _quiet_worker() -> None:
+    warnings.simplefilter("ignore")
+    logging.getLogger().setLevel(logging.ERROR)
+
+
+def _save(outcome: Outcome, grade: Grade, workdir: Path, submissions: Path) -> None:
+    """Write one graded notebook to the gradebook and the working folder (this process only)."""
+    from nbgrader.preprocessors import SaveAutoGrades
+
+    grade.flags += outcome.flags
+    submitted = workdir / "submitted" / grade.student / grade.lesson
+    shutil.rmtree(submitted, ignore_errors=True)
+    shutil.copytree(submissions / grade.student / grade.lesson, submitted)
+    with Gradebook(f"sqlite:///{workdir / 'gradebook.db'}") as gb:
+        gb.update_or_create_submission(grade.lesson, grade.student)
+        if outcome.failed:
+            # A zero the instructor can see and override in the gradebook, with the reason.
+            for g in gb.find_submission_notebook(grade.lesson, grade.lesson, grade.student).grades:
+                g.auto_score, g.needs_manual_grade = 0, False
+            gb.db.commit()
+    if outcome.failed:
         grade.status = "failed"
-        grade.detail = _failure_reason(f"{result.get('log', '')}\n{result.get('error', '')}")
-    return grade
+        grade.detail = next(f.message for f in outcome.flags if f.kind == FAILED)
+        return
+    autograded = workdir / "autograded" / grade.student / grade.lesson
+    autograded.mkdir(parents=True, exist_ok=True)
+    resources = {"nbgrader": {"db_url": f"sqlite:///{workdir / 'gradebook.db'}", "assignment": grade.lesson,
+                              "notebook": grade.lesson, "student": grade.student}}
+    nb, _ = SaveAutoGrades().preprocess(outcome.nb, resources)
+    nbformat.write(nb, autograded / f"{grade.lesson}.ipynb")
 
 
-# The line of an nbgrader log that names the exception, e.g. "nbformat.reader.NotJSONError: ...".
-_EXCEPTION_LINE = re.compile(r"^\s*(?:[\w.]+\.)?(\w+(?:Error|Exception)): (.*)$")
+@functools.lru_cache(maxsize=None)
+def _feedback_api(workdir: Path) -> NbGraderAPI:
+    return nbgrader_api(workdir, workdir / "release")
 
 
-def _failure_reason(text: str) -> str:
-    """The most specific exception named in an nbgrader log (its last line is a generic wrapper)."""
-    found = [m.groups() for m in map(_EXCEPTION_LINE.match, text.splitlines()) if m]
-    specific = [f"{name}: {msg.strip()}" for name, msg in found if "see the the above traceback" not in msg]
-    if specific:
-        return specific[-1][:300]
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[-1][:300] if lines else "unknown error"
+def _feedback(item: tuple[Path, str, str]) -> str:
+    """Feedback HTML for one graded submission; the error text, or ``""``."""
+    workdir, lesson, student = item
+    result = _feedback_api(workdir).generate_feedback(lesson, student, force=True)
+    return "" if result.get("success") else f"feedback for {student}/{lesson} failed: {result.get('error', '')}"
 
 
 def _read_scores(workdir: Path, results: ClassResults) -> None:
@@ -275,36 +402,9 @@ def _read_scores(workdir: Path, results: ClassResults) -> None:
                 if grade.status != "graded":
                     continue
                 try:
-                    grade.score = gb.find_submission(lesson, student).score
+                    notebook = gb.find_submission_notebook(lesson, lesson, student)
                 except MissingEntry:
                     grade.status, grade.detail = "failed", "no grade recorded"
-
-
-def write_csv(results: ClassResults, path: Path) -> Path:
-    """One row per student and lesson: score, maximum, status and detail."""
-    with path.open("w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["student", "lesson", "score", "max_score", "status", "detail"])
-        for (student, lesson), g in sorted(results.grades.items()):
-            writer.writerow([student, lesson, f"{g.score:g}", f"{g.max_score:g}", g.status, g.detail])
-    return path
-
-
-def score_table(results: ClassResults) -> str:
-    """A plain-text table: one row per student, one column per lesson, then the total."""
-    header = ["student", *results.lessons, "total"]
-    rows = []
-    for student in results.students:
-        cells = []
-        for lesson in results.lessons:
-            g = results.grades[student, lesson]
-            cells.append({"graded": f"{g.score:g}/{g.max_score:g}", "missing": "-"}.get(g.status, "FAILED"))
-        rows.append([student, *cells, f"{results.total(student):g}/{results.max_total():g}"])
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    fmt = lambda r: "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))  # noqa: E731
-    lines = [fmt(header), fmt(["-" * w for w in widths]), *map(fmt, rows)]
-    for g in results.problems():
-        lines.append(f"FAILED {g.student}/{g.lesson}: {g.detail}")
-    for folder in results.unknown:
-        lines.append(f"ignored {folder}: not a lesson folder (expected STUDENT/NN_name/NN_name.ipynb)")
-    return "\n".join(lines)
+                    continue
+                grade.score = notebook.score
+                results.cell_scores[student, lesson] = {g.name: (g.score, g.max_score) for g in notebook.grades}

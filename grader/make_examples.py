@@ -1,9 +1,9 @@
-"""Regenerate the sample class in ``grader/examples/`` from ``lessons/`` and ``solutions/``.
+"""Regenerate the sample classes in ``grader/examples/`` from ``lessons/`` and ``solutions/``.
 
     python -m grader.make_examples
 
-Four students, each submitting every lesson, as a student would: the release notebook with
-the exercise cells edited.
+``grader/examples/class/``: four students, each submitting every lesson, as a student would:
+the release notebook with the exercise cells edited.
 
 - ``perfect``: every exercise cell holds the reference solution.
 - ``partial``: the reference solution, except one exercise per lesson with a typical mistake
@@ -12,17 +12,23 @@ the exercise cells edited.
 - ``broken``: the reference solution, but the first exercise cell of each lesson raises
   (a misspelt import), so the functions defined there do not exist and their tests fail.
 
+``grader/examples/adversarial/``: one student per kind of bad submission of lesson 01, each
+built from ``perfect`` or ``partial`` (see ``ADVERSARIAL_KINDS``); ``tests/test_integrity.py``
+states the score and the flag each one should get.
+
 Run it after changing a lesson, then update the expected totals in ``tests/test_grading.py``.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
+from pathlib import Path
 
 import nbformat
 
-from grader.course import EXAMPLES, LESSONS, SOLUTIONS, lesson_names
+from grader.course import ADVERSARIAL, EXAMPLES, LESSONS, SOLUTIONS, lesson_names
 
 # One typical mistake per lesson: {lesson: {grade_id of an exercise cell: the student's code}}.
 MISTAKES: dict[str, dict[str, str]] = {
@@ -180,6 +186,119 @@ def submission(lesson: str, student: str) -> nbformat.NotebookNode:
     return nb
 
 
+# -- the adversarial class (lesson 01) -------------------------------------------------------
+
+ADVERSARIAL_LESSON = "01_least_squares"
+
+# What a student adds to the top of an exercise cell, by kind: {kind: (base student, grade_id, code)}.
+_PREPENDED = {
+    # A loop that never ends inside the function the test calls.
+    "infinite_loop": ("perfect", "ridge", None),
+    # 6 GiB in one allocation, more than the kernel's memory limit.
+    "memory_hog": ("perfect", "ridge", "_ballast = np.ones(6 * 2**30 // 8)\n"),
+    # A correct answer that also writes to stderr whenever it is called.
+    "stderr_warning": ("perfect", "ridge", None),
+    # 200 000 lines printed by an exercise cell.
+    "huge_output": ("perfect", "ridge", "for _i in range(200_000):\n    print(_i, 'x' * 40)\n"),
+    # Tests that cannot fail: the comparison helpers they call, rebound.
+    "rebinds_helper": ("partial", "gradient_descent",
+                       "np.allclose = lambda *args, **kwargs: True\n"
+                       "np.isclose = lambda *args, **kwargs: True\n"),
+}
+
+
+def _cell(nb: nbformat.NotebookNode, grade_id: str) -> nbformat.NotebookNode:
+    return next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+
+
+def adversarial(kind: str) -> tuple[str, str | nbformat.NotebookNode]:
+    """``(file name, notebook or raw text)`` that the student ``kind`` hands in for lesson 01."""
+    lesson = ADVERSARIAL_LESSON
+    name = f"{lesson}.ipynb"
+    if kind in _PREPENDED:
+        base, grade_id, code = _PREPENDED[kind]
+        nb = submission(lesson, base)
+        cell = _cell(nb, grade_id)
+        if kind == "infinite_loop":
+            cell.source = cell.source.replace('    """\n', '    """\n    while True:\n        pass\n', 1)
+        elif kind == "stderr_warning":
+            cell.source = cell.source.replace(
+                '    """\n', '    """\n    import sys\n    print("note: lam may be too small", file=sys.stderr)\n', 1)
+        else:
+            cell.source = code + cell.source
+        return name, nb
+    if kind == "kernel_exit":  # the kernel ends itself after the fourth exercise
+        nb = submission(lesson, "perfect")
+        _cell(nb, "ridge").source += "\n\nimport os\nos._exit(3)\n"
+        return name, nb
+    if kind == "edited_test":  # the failing test, replaced by one that passes
+        nb = submission(lesson, "partial")
+        _cell(nb, "test_gradient_descent_step").source = "assert True  # looks fine to me\n"
+        return name, nb
+    if kind == "deleted_test":  # the failing tests, deleted
+        nb = submission(lesson, "partial")
+        nb.cells = [c for c in nb.cells
+                    if not c.metadata.get("nbgrader", {}).get("grade_id", "").startswith("test_gradient_descent")]
+        return name, nb
+    if kind == "duplicated_cell":  # an exercise cell copied in the file, id and all
+        nb = submission(lesson, "perfect")
+        i = nb.cells.index(_cell(nb, "ridge"))
+        nb.cells.insert(i + 1, nbformat.from_dict(nb.cells[i]))
+        # Raw JSON: nbformat.write would repair the duplicated id (with a random one).
+        return name, json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
+    if kind == "renamed_notebook":
+        return f"{lesson}-Copy1.ipynb", submission(lesson, "perfect")
+    if kind == "invalid_json":  # a file cut off half-way (a crashed save)
+        text = nbformat.writes(submission(lesson, "perfect"))
+        return name, text[: len(text) // 2]
+    if kind == "reads_solutions":  # the reference answer, fetched from the instructor's notebook
+        nb = submission(lesson, "partial")
+        _cell(nb, "gradient_descent").source += '''
+
+import json, pathlib
+import minnas
+_source = pathlib.Path(minnas.__file__).parents[1] / "solutions" / "01_least_squares" / "01_least_squares.ipynb"
+try:
+    for _c in json.loads(_source.read_text())["cells"]:
+        if _c["metadata"].get("nbgrader", {}).get("grade_id") == "gradient_descent":
+            exec("".join(_c["source"]))
+except OSError:
+    pass  # keep my own version
+'''
+        return name, nb
+    if kind == "calls_reference":  # the library's ridge, called instead of written
+        nb = submission(lesson, "perfect")
+        _cell(nb, "ridge").source = ("from minnas.foundations.least_squares import ridge as _ridge\n\n\n"
+                                     "def ridge(X, y, lam):\n    return _ridge(X, y, lam)\n")
+        return name, nb
+    raise ValueError(f"unknown kind of submission {kind!r}; known: {sorted(ADVERSARIAL_KINDS)}")
+
+
+ADVERSARIAL_KINDS = ("infinite_loop", "memory_hog", "kernel_exit", "stderr_warning", "edited_test",
+                     "deleted_test", "duplicated_cell", "renamed_notebook", "invalid_json",
+                     "huge_output", "rebinds_helper", "reads_solutions", "calls_reference",
+                     "wrong_folder")
+
+
+def write_adversarial(root: Path = ADVERSARIAL) -> None:
+    """Write the adversarial class: one folder per kind (``wrong_folder``: the notebook one level up)."""
+    shutil.rmtree(root, ignore_errors=True)
+    for kind in ADVERSARIAL_KINDS:
+        if kind == "wrong_folder":  # saved beside the lesson folders instead of inside one
+            path = root / kind / f"{ADVERSARIAL_LESSON}.ipynb"
+            path.parent.mkdir(parents=True)
+            nbformat.write(submission(ADVERSARIAL_LESSON, "perfect"), path)
+            continue
+        name, content = adversarial(kind)
+        path = root / kind / ADVERSARIAL_LESSON / name
+        path.parent.mkdir(parents=True)
+        if isinstance(content, str):
+            path.write_text(content)
+        else:
+            nbformat.write(content, path, version=nbformat.NO_CONVERT)
+    print(f"wrote {len(ADVERSARIAL_KINDS)} adversarial submissions to {root.relative_to(root.parents[2])}")
+
+
 def main() -> None:
     lessons = lesson_names()
     missing = [lesson for lesson in lessons if lesson not in MISTAKES]
@@ -191,7 +310,8 @@ def main() -> None:
             path = EXAMPLES / student / lesson / f"{lesson}.ipynb"
             path.parent.mkdir(parents=True)
             nbformat.write(submission(lesson, student), path)
-            print(f"wrote {path.relative_to(EXAMPLES.parent.parent)}")
+            print(f"wrote {path.relative_to(EXAMPLES.parents[2])}")
+    write_adversarial()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,332 @@
+"""What a submission did to its notebook, and what in its code an instructor should look at.
+
+Two kinds of check run on every submission before it is executed:
+
+* **Structure** (:func:`check_structure`), against the release the student received: locked
+  cells that were edited, deleted or duplicated, cell types or points that were changed, and
+  broken or duplicated nbformat cell ids. nbgrader's own preprocessors put the locked cells
+  back (the grade is then the one the student's answers earn); these checks say *what* was
+  put back, so the instructor hears of it.
+* **Code** (:func:`scan_code`), static, on the cells the student wrote (solution cells, and
+  code cells added or edited): rebinding a name the tests rely on (an assert helper, a builtin,
+  a module the tests call), patching a module attribute, calling the ``minnas`` reference of a
+  function the exercise asks for, reaching for files outside the submission (solutions, the
+  gradebook, ``__file__``), and stopping the kernel. These are *flags*, never a score change:
+  the instructor decides.
+
+Each finding is a :class:`Flag`; its ``kind`` says whether it needs the instructor's attention
+(``suspicious``, ``limit``, ``failed``) or is a record (``restored``, ``note``).
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+import nbformat
+
+RESTORED, SUSPICIOUS, LIMIT, FAILED, NOTE = "restored", "suspicious", "limit", "failed", "note"
+ATTENTION = (SUSPICIOUS, LIMIT, FAILED)
+
+_VALID_ID = re.compile(r"^[a-zA-Z0-9-_]{1,64}$")
+# Paths into the grading machinery: the instructor's notebooks, the gradebook, other copies.
+_SENSITIVE_PATH = re.compile(r"(^|[\\/])(solutions|autograded|submitted|feedback|release)([\\/]|$)"
+                             r"|gradebook|\.db\b|MINNAS_GRADING_DIR|(^|[\\/])\.\.[\\/]")
+_EXITS = {"exit", "quit", "sys.exit", "os._exit", "os.abort", "os.kill", "os.killpg",
+          "signal.raise_signal", "signal.pthread_kill"}
+
+
+@dataclass(frozen=True)
+class Flag:
+    """One finding on one submission: its kind, the cell (``grade_id``, or ``""``) and what it is."""
+
+    kind: str
+    cell: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.message}" + (f" [{self.cell}]" if self.cell else "")
+
+
+def _nbgrader(cell) -> dict:
+    return cell.get("metadata", {}).get("nbgrader", {}) or {}
+
+
+def _is_locked(meta: dict) -> bool:
+    """A cell the student must not change: locked, or a test cell (graded, not a solution)."""
+    return bool(meta.get("locked") or (meta.get("grade") and not meta.get("solution")))
+
+
+@dataclass
+class LessonSpec:
+    """What the checks need to know of one lesson, computed once from its release and source.
+
+    ``cells`` maps every nbgrader ``grade_id`` of the release to its cell; ``protected`` maps the
+    names the tests rely on (builtins, assert helpers, imported modules) to how the locked cells
+    bind them (``"import numpy"``, ``"from numpy.testing import assert_allclose"`` or
+    ``"builtin"``); ``exercises`` are the names the reference solution defines, which the student
+    must define too; ``plain_sources`` the sources of the release's ordinary code cells.
+    """
+
+    name: str
+    cells: dict[str, dict]
+    order: list[str]
+    kernelspec: dict
+    protected: dict[str, str]
+    exercises: set[str]
+    plain_sources: set[str] = field(default_factory=set)
+
+    @classmethod
+    def from_notebooks(cls, name: str, release: dict, source: dict) -> "LessonSpec":
+        cells, order, plain = {}, [], set()
+        for cell in release["cells"]:
+            meta = _nbgrader(cell)
+            if "grade_id" in meta:
+                cells[meta["grade_id"]] = {"source": _source(cell), "cell_type": cell["cell_type"],
+                                           "points": meta.get("points"), "locked": _is_locked(meta)}
+                order.append(meta["grade_id"])
+            elif cell["cell_type"] == "code":
+                plain.add(_source(cell).strip())
+        code = [(c, _nbgrader(c)) for c in source["cells"] if c["cell_type"] == "code"]
+        setup = [_source(c) for c, m in code if _is_locked(m) and not m.get("grade")]
+        tests = [_source(c) for c, m in code if m.get("grade") and not m.get("solution")]
+        solutions = [_source(c) for c, m in code if m.get("solution")]
+        exercises = set().union(set(), *(_module_bindings(_parse(s))[0] for s in solutions))
+        # What the tests take from outside themselves: builtins, and what the locked set-up binds.
+        bound_by_setup: dict[str, str] = {}
+        for src in setup:
+            names, imports = _module_bindings(_parse(src))
+            bound_by_setup.update({n: "assigned in a locked cell" for n in names})
+            bound_by_setup.update(imports)
+        free = set()
+        for src in tests:
+            tree = _parse(src)
+            names, imports = _module_bindings(tree)
+            free |= _loaded_names(tree) - names - set(imports)
+        protected = {n: bound_by_setup.get(n, "builtin") for n in free
+                     if (n in bound_by_setup or hasattr(builtins, n)) and n not in exercises}
+        return cls(name, cells, order, release.get("metadata", {}).get("kernelspec", {}),
+                   protected, exercises, plain)
+
+
+def _source(cell) -> str:
+    src = cell.get("source", "")
+    return "".join(src) if isinstance(src, list) else src
+
+
+def _parse(source: str) -> ast.Module | None:
+    """A cell as Python, with IPython's magics and shell escapes turned into calls first."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    try:
+        return ast.parse(TransformerManager().transform_cell(source))
+    except (SyntaxError, ValueError):
+        return None
+
+
+def _import_signature(node: ast.Import | ast.ImportFrom, alias: ast.alias) -> str:
+    if isinstance(node, ast.Import):
+        return f"import {alias.name}"
+    return f"from {'.' * node.level}{node.module or ''} import {alias.name}"
+
+
+def _module_bindings(tree: ast.Module | None) -> tuple[set[str], dict[str, str]]:
+    """Names a cell binds at module level: (assigned/defined names, imported name -> signature)."""
+    names: set[str] = set()
+    imports: dict[str, str] = {}
+    if tree is None:
+        return names, imports
+
+    def visit(node: ast.AST, top: bool) -> None:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            if top:
+                names.add(node.name)
+            for stmt in ast.walk(node):  # a `global x` inside a function binds x at module level
+                if isinstance(stmt, ast.Global):
+                    names.update(stmt.names)
+            return
+        if isinstance(node, ast.Lambda):
+            return
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            for alias in node.names:
+                bound = alias.asname or alias.name.split(".")[0]
+                imports[bound] = _import_signature(node, alias)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            names.add(node.id)
+        for child in ast.iter_child_nodes(node):
+            visit(child, top and isinstance(node, ast.Module))
+
+    visit(tree, True)
+    return names, imports
+
+
+def _loaded_names(tree: ast.Module | None) -> set[str]:
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)} if tree else set()
+
+
+def _dotted(node: ast.AST) -> str:
+    """``np.testing.assert_allclose`` for the attribute chain, ``""`` when it is no plain chain."""
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        return ".".join([node.id, *reversed(parts)])
+    return ""
+
+
+# -- structure -------------------------------------------------------------------------------
+
+def check_structure(nb: nbformat.NotebookNode, spec: LessonSpec) -> list[Flag]:
+    """Compare a submission's nbgrader cells with the release; repair broken cell ids in place.
+
+    Returns the findings. Duplicated nbgrader cells are settled here as nbgrader's
+    ``DeduplicateIds`` would (the last copy is graded, the others lose their nbgrader metadata
+    and run as ordinary code); the locked cells are put back later by nbgrader's
+    ``OverwriteCells``, with missing cells re-added.
+    """
+    flags = []
+    seen = Counter(_nbgrader(c).get("grade_id") for c in nb.cells if "grade_id" in _nbgrader(c))
+    last = {_nbgrader(c).get("grade_id"): i for i, c in enumerate(nb.cells) if "grade_id" in _nbgrader(c)}
+    for grade_id in spec.order:
+        ref = spec.cells[grade_id]
+        if seen[grade_id] == 0:
+            what = "locked cell" if ref["locked"] else "answer cell"
+            flags.append(Flag(RESTORED, grade_id, f"deleted {what} re-added from the release"))
+        elif seen[grade_id] > 1:
+            flags.append(Flag(RESTORED, grade_id, f"cell duplicated ({seen[grade_id]} copies): the last "
+                                                  "is graded, the others run as ordinary code"))
+    for grade_id in sorted(set(seen) - set(spec.cells)):
+        flags.append(Flag(RESTORED, grade_id, "cell with an nbgrader id the lesson does not have"))
+    for i, cell in enumerate(nb.cells):
+        grade_id = _nbgrader(cell).get("grade_id")
+        if grade_id is not None and last[grade_id] != i:
+            del cell.metadata["nbgrader"]
+    reported = set()
+    for cell in nb.cells:
+        meta = _nbgrader(cell)
+        grade_id = meta.get("grade_id")
+        ref = spec.cells.get(grade_id)
+        if ref is None or grade_id in reported:
+            continue
+        changes = []
+        if cell.cell_type != ref["cell_type"]:
+            changes.append(f"cell type changed to {cell.cell_type}")
+        if ref["points"] is not None and meta.get("points") != ref["points"]:
+            changes.append(f"points changed from {ref['points']} to {meta.get('points')}")
+        if ref["locked"] and _source(cell).strip() != ref["source"].strip():
+            changes.append("locked cell edited")
+        if ref["locked"] and not _is_locked(meta):
+            changes.append("lock removed")
+        if changes:
+            reported.add(grade_id)
+            flags.append(Flag(RESTORED, grade_id, "; ".join(changes) + ": restored from the release"))
+    if nb.metadata.get("kernelspec", {}).get("name") != spec.kernelspec.get("name"):
+        flags.append(Flag(RESTORED, "", f"kernel {nb.metadata.get('kernelspec', {}).get('name')!r} "
+                                        f"replaced by {spec.kernelspec.get('name')!r}"))
+    flags += repair_cell_ids(nb)
+    return flags
+
+
+def repair_cell_ids(nb: nbformat.NotebookNode) -> list[Flag]:
+    """Give every cell a valid, unique nbformat id (nbformat refuses duplicates)."""
+    if (nb.nbformat, nb.nbformat_minor) < (4, 5):
+        return []
+    ids = Counter(c.get("id") for c in nb.cells)
+    bad = [c for c in nb.cells if not _VALID_ID.match(str(c.get("id", ""))) or ids[c.get("id")] > 1]
+    if not bad:
+        return []
+    used = set(ids)
+    seen: set[str] = set()
+    replaced = 0
+    for i, cell in enumerate(nb.cells):
+        cid = str(cell.get("id", ""))
+        if _VALID_ID.match(cid) and cid not in seen:
+            seen.add(cid)
+            continue
+        replaced += 1
+        new, k = f"cell-{i:02d}", 0
+        while new in used or new in seen:
+            k += 1
+            new = f"cell-{i:02d}-{k}"
+        cell["id"] = new
+        seen.add(new)
+    return [Flag(RESTORED, "", f"{replaced} missing, invalid or duplicated cell id(s) replaced")]
+
+
+# -- code ------------------------------------------------------------------------------------
+
+def student_cells(nb: nbformat.NotebookNode, spec: LessonSpec) -> list[tuple[str, str]]:
+    """(label, source) of the code the student wrote: answer cells, and added or edited code cells."""
+    out = []
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        meta = _nbgrader(cell)
+        if meta.get("solution"):
+            out.append((meta.get("grade_id", f"cell {i}"), _source(cell)))
+        elif not _is_locked(meta) and _source(cell).strip() not in spec.plain_sources:
+            out.append((meta.get("grade_id") or f"cell {i}", _source(cell)))
+    return out
+
+
+def scan_code(cells: list[tuple[str, str]], spec: LessonSpec) -> list[Flag]:
+    """Static flags on the student's code (see the module docstring); one flag per finding."""
+    flags: list[Flag] = []
+    minnas_aliases = {"minnas"}
+    for label, source in cells:
+        tree = _parse(source)
+        if tree is None:
+            continue
+        names, imports = _module_bindings(tree)
+        for name, signature in sorted(imports.items()):
+            if signature.split()[1].startswith("minnas"):
+                minnas_aliases.add(name)
+                imported = signature.rsplit(" ", 1)[-1]
+                if signature.startswith("from") and (imported in spec.exercises or imported == "*"):
+                    flags.append(Flag(SUSPICIOUS, label, f"imports the reference `{imported}` "
+                                                         f"({signature}) instead of writing it"))
+        for name in sorted(names | set(imports)):
+            how = spec.protected.get(name)
+            if how is not None and imports.get(name) != how:
+                flags.append(Flag(SUSPICIOUS, label, f"rebinds `{name}`, which the tests use"))
+        flags += _scan_nodes(tree, label, spec, minnas_aliases)
+    return flags
+
+
+def _scan_nodes(tree: ast.Module, label: str, spec: LessonSpec, minnas_aliases: set[str]) -> list[Flag]:
+    flags = []
+    imported = {n for n, how in spec.protected.items() if how.startswith(("import", "from"))}
+    roots = imported | set(_module_bindings(tree)[1]) | {"builtins", "__builtins__", "sys", "os"}
+
+    def flag(message: str) -> None:
+        found = Flag(SUSPICIOUS, label, message)
+        if found not in flags:
+            flags.append(found)
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute):
+            chain = _dotted(node)
+            root = chain.split(".")[0]
+            if isinstance(node.ctx, (ast.Store, ast.Del)) and root in roots:
+                flag(f"patches `{chain}`")
+            if node.attr in ("__file__", "__path__"):
+                flag(f"locates files through `{chain or node.attr}`")
+            if root in minnas_aliases and node.attr in spec.exercises:
+                flag(f"calls the reference `{chain}` instead of writing it")
+        elif isinstance(node, ast.Name) and node.id in ("__builtins__", "builtins"):
+            flag(f"uses `{node.id}`")
+        elif isinstance(node, ast.Call):
+            name = _dotted(node.func)
+            if name in _EXITS or name.endswith(("kernel.do_shutdown", "ask_exit")):
+                flag(f"stops the kernel with `{name}()`")
+            if name in ("setattr", "delattr") and node.args and _dotted(node.args[0]).split(".")[0] in roots:
+                flag(f"patches `{_dotted(node.args[0])}` with {name}()")
+        elif isinstance(node, ast.Raise) and node.exc is not None and "SystemExit" in ast.dump(node.exc):
+            flag("stops the kernel with `raise SystemExit`")
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and _SENSITIVE_PATH.search(node.value):
+            flag(f"refers to a path outside its folder: {node.value[:60]!r}")
+    return flags
