@@ -291,7 +291,9 @@ def _autograde(submissions: Path, workdir: Path, solutions: Path, feedback: bool
             for lesson in lessons:
                 grade = results.grades[student, lesson] = Grade(student, lesson)
                 notebook = _find_notebook(submissions, grade, unknown)
-                if notebook is not None:
+                if grade.status == "failed":
+                    _record_zero(workdir, grade)
+                elif notebook is not None:
                     scratch = (workdir if namespaces else run_root) / "scratch" / student / lesson
                     tasks.append(Task(student, lesson, notebook, f"sqlite:///{run_root / 'gradebook-source.db'}",
                                       specs[lesson], limits, isolation, scratch, run_root / f"k{len(tasks)}"))
@@ -361,23 +363,28 @@ def _save(outcome: Outcome, grade: Grade, workdir: Path, submissions: Path) -> N
     submitted = workdir / "submitted" / grade.student / grade.lesson
     shutil.rmtree(submitted, ignore_errors=True)
     shutil.copytree(submissions / grade.student / grade.lesson, submitted)
-    with Gradebook(f"sqlite:///{workdir / 'gradebook.db'}") as gb:
-        gb.update_or_create_submission(grade.lesson, grade.student)
-        if outcome.failed:
-            # A zero the instructor can see and override in the gradebook, with the reason.
-            for g in gb.find_submission_notebook(grade.lesson, grade.lesson, grade.student).grades:
-                g.auto_score, g.needs_manual_grade = 0, False
-            gb.db.commit()
     if outcome.failed:
         grade.status = "failed"
         grade.detail = next(f.message for f in outcome.flags if f.kind == FAILED)
+        _record_zero(workdir, grade)
         return
+    with Gradebook(f"sqlite:///{workdir / 'gradebook.db'}") as gb:
+        gb.update_or_create_submission(grade.lesson, grade.student)
     autograded = workdir / "autograded" / grade.student / grade.lesson
     autograded.mkdir(parents=True, exist_ok=True)
     resources = {"nbgrader": {"db_url": f"sqlite:///{workdir / 'gradebook.db'}", "assignment": grade.lesson,
                               "notebook": grade.lesson, "student": grade.student}}
     nb, _ = SaveAutoGrades().preprocess(outcome.nb, resources)
     nbformat.write(nb, autograded / f"{grade.lesson}.ipynb")
+
+
+def _record_zero(workdir: Path, grade: Grade) -> None:
+    """A submission that could not be graded: zero in the gradebook, which the instructor can override."""
+    with Gradebook(f"sqlite:///{workdir / 'gradebook.db'}") as gb:
+        gb.update_or_create_submission(grade.lesson, grade.student)
+        for g in gb.find_submission_notebook(grade.lesson, grade.lesson, grade.student).grades:
+            g.auto_score, g.needs_manual_grade = 0, False
+        gb.db.commit()
 
 
 @functools.lru_cache(maxsize=None)

@@ -259,6 +259,7 @@ def _tidy_outputs(nb: nbformat.NotebookNode) -> list[Flag]:
     for i, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue
+        cell.outputs = _coalesce_streams(cell.outputs)
         meta = cell.metadata.get("nbgrader", {})
         if meta.get("grade") and not meta.get("solution"):
             streams = [o for o in cell.outputs if o.output_type == "stream" and o.name == "stderr"]
@@ -266,15 +267,27 @@ def _tidy_outputs(nb: nbformat.NotebookNode) -> list[Flag]:
                 out.name, out.text = "stdout", "[stderr] " + out.text
             if streams:
                 flags.append(Flag(NOTE, _label(nb, i), "wrote to stderr during a test (kept, not held against the grade)"))
-        size = sum(len(o.get("text", "")) for o in cell.outputs) + len(cell.outputs)
+        size = sum(len(o.get("text", "")) for o in cell.outputs)
         if len(cell.outputs) > MAX_OUTPUTS_PER_CELL:
-            cell.outputs = cell.outputs[:MAX_OUTPUTS_PER_CELL] + [
-                nbformat.v4.new_output("stream", name="stdout", text="... more outputs dropped ...\n")]
+            flags.append(Flag(NOTE, _label(nb, i), f"{len(cell.outputs)} outputs: only the first "
+                                                   f"{MAX_OUTPUTS_PER_CELL} kept"))
+            cell.outputs = cell.outputs[:MAX_OUTPUTS_PER_CELL]
         nb.cells[i], _ = LimitOutput().preprocess_cell(cell, {}, i)
-        new_size = sum(len(o.get("text", "")) for o in cell.outputs) + len(cell.outputs)
-        if new_size < size:
+        if sum(len(o.get("text", "")) for o in cell.outputs) < size:
             flags.append(Flag(NOTE, _label(nb, i), f"output of {size:,} characters truncated"))
     return flags
+
+
+def _coalesce_streams(outputs: list) -> list:
+    """Merge consecutive stream outputs of one name: how the kernel chunked them is chance."""
+    merged = []
+    for out in outputs:
+        if (out.output_type == "stream" and merged and merged[-1].output_type == "stream"
+                and merged[-1].name == out.name):
+            merged[-1].text += out.text
+        else:
+            merged.append(out)
+    return merged
 
 
 def scratch_root() -> Path:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from grader import course
+from grader import course, report
 from grader.__main__ import main
 
 LESSONS = course.lesson_names()
@@ -111,12 +111,6 @@ def test_a_renamed_notebook_is_reported_with_the_expected_name(graded):
     assert f"no {LESSONS[0]}.ipynb" in bad.detail and "my_work.ipynb" in bad.detail, bad.detail
 
 
-def test_failure_reason_names_the_specific_error():
-    log = ("nbgrader.converters.base.NbGraderException: No notebooks found\n"
-           "[ERROR] Please see the the above traceback for details on the specific errors")
-    assert course._failure_reason(log) == "NbGraderException: No notebooks found"
-
-
 def test_grades_csv_has_a_row_per_student_and_lesson(graded):
     with graded.csv_path.open() as fh:
         rows = list(csv.DictReader(fh))
@@ -133,12 +127,43 @@ def test_feedback_html_is_written_for_each_graded_submission(graded):
         assert html.exists() == (grade.status == "graded"), html
 
 
-def test_score_table_lists_every_student_with_the_total(graded):
-    table = course.score_table(graded)
+def test_score_table_lists_every_student_with_the_total_and_integrity(graded):
+    table = report.score_table(graded)
     for student in graded.students:
         line = next(line for line in table.splitlines() if line.startswith(student + " "))
-        assert line.split()[-1] == f"{graded.total(student):g}/{graded.max_total():g}"
-    assert "FAILED corrupt/" in table
+        words = line.split()
+        total = f"{graded.total(student):g}/{graded.max_total():g}"
+        if student in ("corrupt", "renamed"):
+            assert words[-3:] == [total, "1", "FAILED"], line
+        else:
+            assert words[-2:] == [total, "ok"], line
+    assert "corrupt/01_least_squares: failed: not a valid notebook: NotJSONError" in table
+
+
+def test_the_sample_class_needs_no_attention_and_the_broken_ones_do(graded):
+    assert sorted({g.student for g in graded.attention()}) == ["corrupt", "renamed"]
+
+
+def test_report_files_are_written(graded):
+    text = (graded.workdir / "report.md").read_text()
+    assert "Needs attention: 2 submission(s)." in text and "grades_histogram.png" in text
+    assert (graded.workdir / "grades_histogram.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with (graded.workdir / "integrity.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert {(r["student"], r["kind"]) for r in rows} == {("corrupt", "failed"), ("renamed", "failed")}
+
+
+def test_exercise_summary_matches_the_grades(graded):
+    rows = report.exercise_summary(graded)
+    for lesson in LESSONS:
+        total = next(r for r in rows if r["lesson"] == lesson and r["exercise"] == "(total)")
+        scores = [g.score for g in graded.grades.values() if g.lesson == lesson and g.status != "missing"]
+        assert total["n"] == len(scores)
+        assert total["mean"] == pytest.approx(sum(scores) / len(scores))
+        assert total["full"] == pytest.approx(sum(s == total["max"] for s in scores) / len(scores))
+        cells = [r for r in rows if r["lesson"] == lesson and r["exercise"] != "(total)"]
+        # the exercises' means add up to the lesson's mean
+        assert sum(r["mean"] for r in cells) == pytest.approx(total["mean"])
 
 
 def test_autograde_rejects_a_missing_submissions_folder(tmp_path):
