@@ -25,6 +25,7 @@ import multiprocessing
 import os
 import re
 import shutil
+import site
 import sys
 import tempfile
 import time
@@ -42,7 +43,7 @@ from traitlets.config import Config
 
 from grader import execute, report, sandbox
 from grader.execute import Isolation, Limits, Outcome, Task
-from grader.integrity import ATTENTION, FAILED, Flag, LessonSpec
+from grader.integrity import ATTENTION, FAILED, NOTE, Flag, LessonSpec
 
 REPO = Path(__file__).resolve().parents[1]
 SOLUTIONS = REPO / "solutions"
@@ -282,7 +283,7 @@ def _autograde(submissions: Path, workdir: Path, solutions: Path, feedback: bool
         shutil.copy(db, run_root / "gradebook-source.db")
         namespaces, how = sandbox.namespaces_available()
         isolation = Isolation(namespaces, hide=(workdir, solutions, submissions, run_root),
-                              read_only=(REPO, Path(sys.prefix)),
+                              read_only=_read_only_paths(),
                               description=how if namespaces else f"scratch copies only ({how})")
         results = ClassResults(students, lessons, unknown=unknown, isolation=isolation.description,
                                workdir=workdir)
@@ -301,13 +302,20 @@ def _autograde(submissions: Path, workdir: Path, solutions: Path, feedback: bool
             _save(outcome, results.grades[outcome.student, outcome.lesson], workdir, submissions)
         if feedback:
             done = [(workdir, g.lesson, g.student) for g in results.grades.values() if g.status == "graded"]
-            for error in _run(_feedback, done, jobs, progress, "feedback"):
-                if error:
-                    raise GradingError(error)
+            for student, lesson, error in _run(_feedback, done, jobs, progress, "feedback"):
+                if error:  # the grade stands; the instructor hears that its feedback is missing
+                    results.grades[student, lesson].flags.append(Flag(NOTE, "", error))
     finally:
         shutil.rmtree(run_root, ignore_errors=True)
     _read_scores(workdir, results)
     return results
+
+
+def _read_only_paths() -> tuple[Path, ...]:
+    """What a kernel must not change for the kernels after it: the repository and the Python
+    installation, including the user's site-packages (a ``.pth`` file there runs at start-up)."""
+    paths = [REPO, Path(sys.prefix), Path(site.getusersitepackages())]
+    return tuple(p for p in paths if p.is_dir())
 
 
 def _find_notebook(submissions: Path, grade: Grade, unknown: list[str]) -> Path | None:
@@ -392,11 +400,17 @@ def _feedback_api(workdir: Path) -> NbGraderAPI:
     return nbgrader_api(workdir, workdir / "release")
 
 
-def _feedback(item: tuple[Path, str, str]) -> str:
-    """Feedback HTML for one graded submission; the error text, or ``""``."""
+def _feedback(item: tuple[Path, str, str]) -> tuple[str, str, str]:
+    """Feedback HTML for one graded submission: ``(student, lesson, error text or "")``."""
     workdir, lesson, student = item
     result = _feedback_api(workdir).generate_feedback(lesson, student, force=True)
-    return "" if result.get("success") else f"feedback for {student}/{lesson} failed: {result.get('error', '')}"
+    error = "" if result.get("success") else f"no feedback HTML: {_last_line(result.get('error', ''))}"
+    return student, lesson, error
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    return lines[-1][:200] if lines else "unknown error"
 
 
 def _read_scores(workdir: Path, results: ClassResults) -> None:
