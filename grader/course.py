@@ -282,7 +282,7 @@ def _autograde(submissions: Path, workdir: Path, solutions: Path, feedback: bool
         # Workers read the lessons' source cells from a copy: the gradebook itself has one writer.
         shutil.copy(db, run_root / "gradebook-source.db")
         namespaces, how = sandbox.namespaces_available()
-        isolation = Isolation(namespaces, hide=(workdir, solutions, submissions, run_root),
+        isolation = Isolation(namespaces, hide=_hidden_paths(workdir, solutions, submissions, run_root),
                               read_only=_read_only_paths(),
                               description=how if namespaces else f"scratch copies only ({how})")
         results = ClassResults(students, lessons, unknown=unknown, isolation=isolation.description,
@@ -309,6 +309,13 @@ def _autograde(submissions: Path, workdir: Path, solutions: Path, feedback: bool
         shutil.rmtree(run_root, ignore_errors=True)
     _read_scores(workdir, results)
     return results
+
+
+def _hidden_paths(*paths: Path) -> tuple[Path, ...]:
+    """What a kernel must not see, less any folder that holds what the kernel itself runs on
+    (a submissions folder given as the repository root would otherwise hide ``minnas``)."""
+    needed = [Path(sys.prefix).resolve(), (REPO / "minnas").resolve()]
+    return tuple(p for p in paths if not any(p == n or p in n.parents for n in needed))
 
 
 def _read_only_paths() -> tuple[Path, ...]:

@@ -327,6 +327,8 @@ def _scan_nodes(tree: ast.Module, label: str, spec: LessonSpec, minnas_aliases: 
             name = _dotted(node.func)
             if name in _EXITS or name.endswith(("kernel.do_shutdown", "ask_exit")):
                 flag(f"stops the kernel with `{name}()`")
+            if name in ("signal.signal", "signal.alarm", "signal.setitimer"):
+                flag(f"changes how the kernel is interrupted with `{name}()`")
             if name in ("setattr", "delattr") and node.args and _dotted(node.args[0]).split(".")[0] in roots:
                 flag(f"patches `{_dotted(node.args[0])}` with {name}()")
         elif isinstance(node, ast.Raise) and node.exc is not None and "SystemExit" in ast.dump(node.exc):

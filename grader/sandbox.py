@@ -34,6 +34,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 UNSHARE = ["unshare", "--user", "--map-root-user", "--mount", "--net", "--"]
@@ -66,14 +67,15 @@ def namespaces_available() -> tuple[bool, str]:
         return False, f"no Linux namespaces on {sys.platform}"
     if shutil.which("unshare") is None:
         return False, "the unshare command (util-linux) is not installed"
-    probe = Path(os.environ.get("TMPDIR", "/tmp"))
-    cmd = kernel_command([sys.executable, "-I", "-c", "pass"], scratch=probe / "minnas-probe",
-                         copy_from=None, memory_bytes=2**30, cpu_seconds=10, namespaces=True,
-                         hide=[probe], read_only=[Path(sys.prefix)])
-    try:
-        result = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return False, f"unshare failed: {exc}"
+    # The probe does what a grading run does: hide a folder, keep a read-only one, start Python.
+    with tempfile.TemporaryDirectory(prefix="minnas-probe-") as tmp:
+        cmd = kernel_command([sys.executable, "-I", "-c", "pass"], scratch=Path(tmp) / "scratch",
+                             copy_from=None, memory_bytes=2**30, cpu_seconds=10, namespaces=True,
+                             hide=[Path(tmp)], read_only=[Path(sys.prefix)])
+        try:
+            result = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            return False, f"unshare failed: {exc}"
     if result.returncode != 0:
         return False, f"unshare failed: {(result.stderr.strip().splitlines() or ['?'])[-1]}"
     return True, "user, mount and network namespaces"

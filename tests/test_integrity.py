@@ -61,6 +61,7 @@ def test_the_spec_knows_what_the_tests_rely_on():
     ("import os\nos._exit(0)", "stops the kernel with `os._exit()`"),
     ("import sys\nsys.exit()", "stops the kernel with `sys.exit()`"),
     ("raise SystemExit", "stops the kernel with `raise SystemExit`"),
+    ("import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)", "changes how the kernel is interrupted"),
 ])
 def test_scan_code_flags(code, expected):
     flags = scan_code([("ridge", code)], spec_of(L01))
@@ -200,3 +201,23 @@ def test_the_exit_status_says_when_something_needs_attention(tmp_path, capsys):
     assert main(["autograde", str(submissions), "--workdir", str(tmp_path / "b"), "--no-feedback"]) == 1
     out = capsys.readouterr().out
     assert "needs attention: 1 submission(s)" in out and "1 FAILED" in out
+
+
+def test_a_kernel_that_ignores_the_interrupt_is_stopped_and_the_batch_goes_on(tmp_path):
+    nb = sample("perfect")
+    cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "ridge")
+    # inside the function: the kernel re-installs its own SIGINT handler for every cell
+    cell.source = "import signal\n" + cell.source.replace(
+        '    """\n', '    """\n    signal.signal(signal.SIGINT, signal.SIG_IGN)\n    while True:\n        pass\n', 1)
+    submissions = tmp_path / "class"
+    (submissions / "stubborn" / L01).mkdir(parents=True)
+    nbformat.write(nb, submissions / "stubborn" / L01 / f"{L01}.ipynb")
+    shutil.copytree(course.EXAMPLES / "perfect" / L01, submissions / "perfect" / L01)
+    results = course.autograde(submissions, tmp_path / "work", feedback=False, progress=False, jobs=2,
+                               limits=Limits(cell_s=5, notebook_s=60))
+    stubborn = results.grades["stubborn", L01]
+    # the tests before ridge's pass; test_ridge and everything after it is lost, with the reason
+    assert (stubborn.status, stubborn.score) == ("graded", 5)
+    assert any(f.kind == LIMIT and "did not stop" in f.message for f in stubborn.flags), stubborn.flags
+    assert any(f.kind == SUSPICIOUS and "interrupted" in f.message for f in stubborn.flags), stubborn.flags
+    assert results.grades["perfect", L01].score == 10
