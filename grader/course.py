@@ -25,11 +25,11 @@ import multiprocessing
 import os
 import re
 import shutil
-import site
 import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,7 +89,7 @@ def nbgrader_api(workdir: Path, release_dir: Path, solutions: Path = SOLUTIONS) 
     cfg.CourseDirectory.db_url = f"sqlite:///{(workdir / 'gradebook.db').resolve()}"
     cfg.Execute.timeout = Limits().cell_s
     # Keep the kernel's own start-up notices out of the instructor's terminal.
-    cfg.Execute.extra_arguments = ["--HistoryManager.hist_file=:memory:", "--IPKernelApp.log_level=ERROR"]
+    cfg.Execute.extra_arguments = execute.KERNEL_ARGS
     cfg.IgnorePattern.enabled = True
     cfg.IgnorePattern.pattern = WARNING_PATTERN
     cfg.NbGraderAPI.log_level = logging.ERROR
@@ -295,33 +295,45 @@ def _autograde(submissions: Path, workdir: Path, solutions: Path, feedback: bool
                 if grade.status == "failed":
                     _record_zero(workdir, grade)
                 elif notebook is not None:
-                    scratch = (workdir if namespaces else run_root) / "scratch" / student / lesson
+                    scratch = run_root / "scratch" / student / lesson
                     tasks.append(Task(student, lesson, notebook, f"sqlite:///{run_root / 'gradebook-source.db'}",
                                       specs[lesson], limits, isolation, scratch, run_root / f"k{len(tasks)}"))
-        for outcome in _run(execute.grade, tasks, jobs, progress, "autograde"):
-            _save(outcome, results.grades[outcome.student, outcome.lesson], workdir, submissions)
+        for task, outcome, error in _run(execute.grade, tasks, jobs, progress, "autograde"):
+            grade = results.grades[task.student, task.lesson]
+            try:
+                if error is not None:
+                    raise error
+                _save(outcome, grade, workdir, submissions)
+            except Exception as exc:  # noqa: BLE001 - this submission fails, the class goes on
+                grade.status, grade.detail = "failed", f"could not grade: {type(exc).__name__}: {exc}"[:300]
+                grade.flags.append(Flag(FAILED, "", grade.detail))
+                _record_zero(workdir, grade)
         if feedback:
             done = [(workdir, g.lesson, g.student) for g in results.grades.values() if g.status == "graded"]
-            for student, lesson, error in _run(_feedback, done, jobs, progress, "feedback"):
-                if error:  # the grade stands; the instructor hears that its feedback is missing
-                    results.grades[student, lesson].flags.append(Flag(NOTE, "", error))
+            for (_, lesson, student), message, error in _run(_feedback, done, jobs, progress, "feedback"):
+                message = message or (f"no feedback HTML: {error}" if error else "")
+                if message:  # the grade stands; the instructor hears that its feedback is missing
+                    results.grades[student, lesson].flags.append(Flag(NOTE, "", message))
     finally:
         shutil.rmtree(run_root, ignore_errors=True)
     _read_scores(workdir, results)
     return results
 
 
-def _hidden_paths(*paths: Path) -> tuple[Path, ...]:
-    """What a kernel must not see, less any folder that holds what the kernel itself runs on
+def _hidden_paths(workdir: Path, solutions: Path, submissions: Path, run_root: Path) -> tuple[Path, ...]:
+    """What a kernel must not see: the grading folder, the solutions, the submissions, the other
+    kernels' folders, and the places in the repository that hold answers (the sample class and
+    git's history of ``solutions/``); less any folder that holds what the kernel itself runs on
     (a submissions folder given as the repository root would otherwise hide ``minnas``)."""
+    paths = [workdir, solutions, submissions, run_root, REPO / ".git", EXAMPLES.parent]
     needed = [Path(sys.prefix).resolve(), (REPO / "minnas").resolve()]
     return tuple(p for p in paths if not any(p == n or p in n.parents for n in needed))
 
 
 def _read_only_paths() -> tuple[Path, ...]:
-    """What a kernel must not change for the kernels after it: the repository and the Python
-    installation, including the user's site-packages (a ``.pth`` file there runs at start-up)."""
-    paths = [REPO, Path(sys.prefix), Path(site.getusersitepackages())]
+    """What a kernel must not change for the kernels after it: the repository, the Python
+    installation, and the home folder (start-up files, the user's site-packages)."""
+    paths = [REPO, Path(sys.prefix), Path.home()]
     return tuple(p for p in paths if p.is_dir())
 
 
@@ -338,7 +350,7 @@ def _find_notebook(submissions: Path, grade: Grade, unknown: list[str]) -> Path 
         grade.status, grade.detail = "failed", f"no {expected} in {student}/{lesson} (found: {found})"
     else:
         grade.status, grade.detail = "missing", "no submission"
-        astray = [u for u in unknown if u.startswith(f"{student}/") and lesson in u]
+        astray = [u for u in unknown if u in (f"{student}/{lesson}.ipynb", f"{student}/{expected}")]
         if astray:
             grade.status = "failed"
             grade.detail = f"{astray[0]} is not in {student}/{lesson}/ (wrong folder)"
@@ -347,21 +359,31 @@ def _find_notebook(submissions: Path, grade: Grade, unknown: list[str]) -> Path 
     return None
 
 
-def _run(function, items: list, jobs: int, progress: bool, desc: str):
-    """``function`` over ``items``, ``jobs`` processes at a time, results as they come."""
+def _run(function: Callable, items: list, jobs: int, progress: bool, desc: str) -> Iterator[tuple]:
+    """``(item, result, error)`` for ``function`` over ``items``, ``jobs`` processes at a time, as
+    they finish. An exception (a worker that died included) is the item's ``error``, not the run's."""
     bar = tqdm(total=len(items), desc=desc, unit="notebook", disable=not progress)
     if jobs == 1 or len(items) <= 1:
         for item in items:
-            yield function(item)
+            try:
+                yield item, function(item), None
+            except Exception as exc:  # noqa: BLE001 - recorded against the item
+                yield item, None, exc
             bar.update()
     else:
         # spawn: a clean interpreter per worker, whatever threads or sockets this one holds.
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=min(jobs, len(items)), mp_context=context,
-                                 initializer=_quiet_worker) as pool:
-            for future in as_completed([pool.submit(function, item) for item in items]):
-                yield future.result()
+        pool = ProcessPoolExecutor(max_workers=min(jobs, len(items)), mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_quiet_worker)
+        try:
+            futures = {pool.submit(function, item): item for item in items}
+            for future in as_completed(futures):
+                try:
+                    yield futures[future], future.result(), None
+                except Exception as exc:  # noqa: BLE001 - e.g. BrokenProcessPool
+                    yield futures[future], None, exc
                 bar.update()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
     bar.close()
 
 
@@ -377,7 +399,7 @@ def _save(outcome: Outcome, grade: Grade, workdir: Path, submissions: Path) -> N
     grade.flags += outcome.flags
     submitted = workdir / "submitted" / grade.student / grade.lesson
     shutil.rmtree(submitted, ignore_errors=True)
-    shutil.copytree(submissions / grade.student / grade.lesson, submitted)
+    shutil.copytree(submissions / grade.student / grade.lesson, submitted, symlinks=True)
     if outcome.failed:
         grade.status = "failed"
         grade.detail = next(f.message for f in outcome.flags if f.kind == FAILED)
@@ -407,12 +429,11 @@ def _feedback_api(workdir: Path) -> NbGraderAPI:
     return nbgrader_api(workdir, workdir / "release")
 
 
-def _feedback(item: tuple[Path, str, str]) -> tuple[str, str, str]:
-    """Feedback HTML for one graded submission: ``(student, lesson, error text or "")``."""
+def _feedback(item: tuple[Path, str, str]) -> str:
+    """Feedback HTML for one graded submission: ``""``, or what went wrong."""
     workdir, lesson, student = item
     result = _feedback_api(workdir).generate_feedback(lesson, student, force=True)
-    error = "" if result.get("success") else f"no feedback HTML: {_last_line(result.get('error', ''))}"
-    return student, lesson, error
+    return "" if result.get("success") else f"no feedback HTML: {_last_line(result.get('error', ''))}"
 
 
 def _last_line(text: str) -> str:

@@ -21,7 +21,6 @@ at the cell time limit, ``NBGRADER_EXECUTION=autograde``), with four differences
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from pathlib import Path
 
 import nbformat
 from jupyter_client.manager import AsyncKernelManager
+from jupyter_core.utils import run_sync
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from traitlets.config import Config
@@ -39,6 +39,7 @@ from grader.integrity import (FAILED, LIMIT, NOTE, Flag, LessonSpec, check_struc
 
 KERNEL_ARGS = ["--HistoryManager.hist_file=:memory:", "--IPKernelApp.log_level=ERROR"]
 MAX_OUTPUTS_PER_CELL = 200
+IOPUB_S = 10
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,11 @@ class Limits:
     cell_s: int = 120
     notebook_s: int = 600
     memory_bytes: int = 4 * 2**30
+
+    @property
+    def cpu_s(self) -> int:
+        """CPU seconds of the kernel: a backstop for one that ignores the interrupt."""
+        return self.notebook_s + 30
 
     def __post_init__(self):
         for name in ("cell_s", "notebook_s", "memory_bytes"):
@@ -156,8 +162,7 @@ def _kernel_manager(task: Task) -> _SandboxedKernelManager:
     km.sandbox_options = {
         "scratch": task.scratch, "copy_from": task.notebook.parent,
         "memory_bytes": task.limits.memory_bytes,
-        # CPU seconds: a backstop for a kernel that ignores the interrupt at the time limit.
-        "cpu_seconds": task.limits.notebook_s + 30,
+        "cpu_seconds": task.limits.cpu_s,
         "namespaces": task.isolation.namespaces, "hide": list(task.isolation.hide),
         "read_only": list(task.isolation.read_only), "keep": [task.ipc_dir]}
     return km
@@ -184,27 +189,20 @@ def _execute(nb: nbformat.NotebookNode, task: Task) -> list[Flag]:
     km = _kernel_manager(task)
     client = NotebookClient(
         nb, km=km, timeout_func=cell_timeout, interrupt_on_timeout=True, allow_errors=True,
-        raise_on_iopub_timeout=True, extra_arguments=KERNEL_ARGS, record_timing=False,
+        # After the reply, outputs may still be in flight (more so on a busy machine): give them
+        # IOPUB_S before concluding that the kernel ignored the interrupt.
+        raise_on_iopub_timeout=True, iopub_timeout=IOPUB_S, extra_arguments=KERNEL_ARGS, record_timing=False,
         error_on_timeout={"ename": "CellTimeoutError", "evalue": "time limit",
                           "traceback": ["CellTimeoutError: the cell ran past its time limit"]},
         on_cell_executed=_record_reply_error)
     stopped = None  # (index, reason) of the cell where execution stopped
-    with client.setup_kernel(env=env):
-        for index, cell in enumerate(nb.cells):
-            if cell.cell_type != "code":
-                continue
-            if time.monotonic() >= deadline:
-                stopped = (index, f"notebook time limit ({limits.notebook_s} s) reached before this cell")
-                break
-            try:
-                client.execute_cell(cell, index)
-            except DeadKernelError:
-                stopped = (index, _death_reason(km, limits))
-                break
-            except CellTimeoutError:
-                stopped = (index, f"the kernel did not stop at the time limit ({limits.cell_s} s per cell)")
-                break
-            flags += _limit_flags(nb, index, limits, deadline)
+    try:
+        with client.setup_kernel(env=env):
+            stopped = _run_cells(client, nb, km, limits, deadline, flags)
+    finally:
+        # The client does not own a kernel manager it was given: stop the kernel here, now.
+        if km.has_kernel:
+            run_sync(km.shutdown_kernel)(now=True)
     if stopped is not None:
         index, reason = stopped
         flags.append(Flag(LIMIT, _label(nb, index), reason))
@@ -212,6 +210,24 @@ def _execute(nb: nbformat.NotebookNode, task: Task) -> list[Flag]:
             if cell.cell_type == "code":
                 cell.outputs = [_error("KernelStopped", f"not run to the end: {reason} (in {_label(nb, index)})")]
     return flags
+
+
+def _run_cells(client: NotebookClient, nb, km, limits: Limits, deadline: float,
+               flags: list[Flag]) -> tuple[int, str] | None:
+    """Execute the code cells in order; ``(index, reason)`` of the cell where the kernel stopped."""
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        if time.monotonic() >= deadline:
+            return index, f"notebook time limit ({limits.notebook_s} s) reached before this cell"
+        try:
+            client.execute_cell(cell, index)
+        except DeadKernelError:
+            return index, _death_reason(km, limits)
+        except CellTimeoutError:
+            return index, f"the kernel did not stop at the time limit ({limits.cell_s} s per cell)"
+        flags += _limit_flags(nb, index, limits, deadline)
+    return None
 
 
 def _record_reply_error(cell, cell_index, execute_reply) -> None:
@@ -245,7 +261,7 @@ def _death_reason(km: AsyncKernelManager, limits: Limits) -> str:
         return "the kernel died"
     if code < 0:
         sig = signal.Signals(-code)
-        why = {signal.SIGXCPU: f"CPU time limit ({limits.notebook_s + 30} s)",
+        why = {signal.SIGXCPU: f"CPU time limit ({limits.cpu_s} s)",
                signal.SIGKILL: "killed (SIGKILL; out of memory?)"}.get(sig, sig.name)
         return f"the kernel died: {why}"
     return f"the kernel exited with status {code}"
@@ -269,9 +285,11 @@ def _tidy_outputs(nb: nbformat.NotebookNode) -> list[Flag]:
                 flags.append(Flag(NOTE, _label(nb, i), "wrote to stderr during a test (kept, not held against the grade)"))
         size = sum(len(o.get("text", "")) for o in cell.outputs)
         if len(cell.outputs) > MAX_OUTPUTS_PER_CELL:
-            flags.append(Flag(NOTE, _label(nb, i), f"{len(cell.outputs)} outputs: only the first "
-                                                   f"{MAX_OUTPUTS_PER_CELL} kept"))
-            cell.outputs = cell.outputs[:MAX_OUTPUTS_PER_CELL]
+            flags.append(Flag(NOTE, _label(nb, i), f"{len(cell.outputs)} outputs: the first "
+                                                   f"{MAX_OUTPUTS_PER_CELL} and every error kept"))
+            # Errors decide a test cell's grade: never drop one.
+            cell.outputs = [o for k, o in enumerate(cell.outputs)
+                            if k < MAX_OUTPUTS_PER_CELL or o.output_type == "error"]
         nb.cells[i], _ = LimitOutput().preprocess_cell(cell, {}, i)
         if sum(len(o.get("text", "")) for o in cell.outputs) < size:
             flags.append(Flag(NOTE, _label(nb, i), f"output of {size:,} characters truncated"))
@@ -288,8 +306,3 @@ def _coalesce_streams(outputs: list) -> list:
         else:
             merged.append(out)
     return merged
-
-
-def scratch_root() -> Path:
-    """A fresh folder for this run's ZMQ sockets (and, without namespaces, the scratch copies)."""
-    return Path(tempfile.mkdtemp(prefix="minnas-grading-"))

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import json
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -78,6 +79,7 @@ class LessonSpec:
     protected: dict[str, str]
     exercises: set[str]
     plain_sources: set[str] = field(default_factory=set)
+    tested_chains: set[str] = field(default_factory=set)  # e.g. "np.allclose", loaded by the tests
     source_texts: dict[str, str] = field(default_factory=dict)  # grade_id -> the source notebook's text
 
     @classmethod
@@ -87,7 +89,8 @@ class LessonSpec:
             meta = _nbgrader(cell)
             if "grade_id" in meta:
                 cells[meta["grade_id"]] = {"source": _source(cell), "cell_type": cell["cell_type"],
-                                           "points": meta.get("points"), "locked": _is_locked(meta)}
+                                           "points": meta.get("points"), "locked": _is_locked(meta),
+                                           "cell": cell}
                 order.append(meta["grade_id"])
             elif cell["cell_type"] == "code":
                 plain.add(_source(cell).strip())
@@ -102,16 +105,17 @@ class LessonSpec:
             names, imports = _module_bindings(_parse(src))
             bound_by_setup.update({n: "assigned in a locked cell" for n in names})
             bound_by_setup.update(imports)
-        free = set()
+        free, chains = set(), set()
         for src in tests:
             tree = _parse(src)
             names, imports = _module_bindings(tree)
             free |= _loaded_names(tree) - names - set(imports)
+            chains |= {_dotted(n) for n in ast.walk(tree) if isinstance(n, ast.Attribute)} if tree else set()
         protected = {n: bound_by_setup.get(n, "builtin") for n in free
                      if (n in bound_by_setup or hasattr(builtins, n)) and n not in exercises}
         texts = {_nbgrader(c)["grade_id"]: _source(c) for c in source["cells"] if "grade_id" in _nbgrader(c)}
         return cls(name, cells, order, release.get("metadata", {}).get("kernelspec", {}),
-                   protected, exercises, plain, texts)
+                   protected, exercises, plain, chains - {""}, texts)
 
 
 def _source(cell) -> str:
@@ -131,7 +135,8 @@ def _parse(source: str) -> ast.Module | None:
 
 def _import_signature(node: ast.Import | ast.ImportFrom, alias: ast.alias) -> str:
     if isinstance(node, ast.Import):
-        return f"import {alias.name}"
+        # `import torch.nn` binds `torch` to the same module as `import torch`
+        return f"import {alias.name if alias.asname else alias.name.split('.')[0]}"
     return f"from {'.' * node.level}{node.module or ''} import {alias.name}"
 
 
@@ -150,8 +155,8 @@ def _module_bindings(tree: ast.Module | None) -> tuple[set[str], dict[str, str]]
                 if isinstance(stmt, ast.Global):
                     names.update(stmt.names)
             return
-        if isinstance(node, ast.Lambda):
-            return
+        if isinstance(node, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+            return  # their own scope (a walrus inside one is rare enough to let pass)
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             for alias in node.names:
                 bound = alias.asname or alias.name.split(".")[0]
@@ -185,28 +190,30 @@ def _dotted(node: ast.AST) -> str:
 def check_structure(nb: nbformat.NotebookNode, spec: LessonSpec) -> list[Flag]:
     """Compare a submission's nbgrader cells with the release; repair broken cell ids in place.
 
-    Returns the findings. Duplicated nbgrader cells are settled here as nbgrader's
+    Returns the findings. Deleted nbgrader cells are re-inserted here from the release (nbgrader
+    would re-add only graded cells); duplicated ones are settled as nbgrader's
     ``DeduplicateIds`` would (the last copy is graded, the others lose their nbgrader metadata
-    and run as ordinary code); the locked cells are put back later by nbgrader's
-    ``OverwriteCells``, with missing cells re-added.
+    and run as ordinary code); the content of locked cells is put back later by nbgrader's
+    ``OverwriteCells``.
     """
     flags = []
     seen = Counter(_nbgrader(c).get("grade_id") for c in nb.cells if "grade_id" in _nbgrader(c))
     last = {_nbgrader(c).get("grade_id"): i for i, c in enumerate(nb.cells) if "grade_id" in _nbgrader(c)}
+    for i, cell in enumerate(nb.cells):
+        grade_id = _nbgrader(cell).get("grade_id")
+        if grade_id is not None and last[grade_id] != i:
+            del cell.metadata["nbgrader"]
     for grade_id in spec.order:
         ref = spec.cells[grade_id]
         if seen[grade_id] == 0:
-            what = "locked cell" if ref["locked"] else "answer cell"
+            _reinsert(nb, spec, grade_id)
+            what = "locked cell" if ref["locked"] else "answer cell (as released, empty)"
             flags.append(Flag(RESTORED, grade_id, f"deleted {what} re-added from the release"))
         elif seen[grade_id] > 1:
             flags.append(Flag(RESTORED, grade_id, f"cell duplicated ({seen[grade_id]} copies): the last "
                                                   "is graded, the others run as ordinary code"))
     for grade_id in sorted(set(seen) - set(spec.cells)):
         flags.append(Flag(RESTORED, grade_id, "cell with an nbgrader id the lesson does not have"))
-    for i, cell in enumerate(nb.cells):
-        grade_id = _nbgrader(cell).get("grade_id")
-        if grade_id is not None and last[grade_id] != i:
-            del cell.metadata["nbgrader"]
     reported = set()
     for cell in nb.cells:
         meta = _nbgrader(cell)
@@ -233,6 +240,19 @@ def check_structure(nb: nbformat.NotebookNode, spec: LessonSpec) -> list[Flag]:
                                         f"replaced by {spec.kernelspec.get('name')!r}"))
     flags += repair_cell_ids(nb)
     return flags
+
+
+def _reinsert(nb: nbformat.NotebookNode, spec: LessonSpec, grade_id: str) -> None:
+    """Put the release's cell back after the nearest earlier nbgrader cell the notebook still has."""
+    position = 0
+    for earlier in reversed(spec.order[:spec.order.index(grade_id)]):
+        found = [i for i, c in enumerate(nb.cells) if _nbgrader(c).get("grade_id") == earlier]
+        if found:
+            position = found[-1] + 1
+            break
+    cell = nbformat.from_dict(json.loads(json.dumps(spec.cells[grade_id]["cell"])))
+    cell.source = _source(cell)  # on disk a list of lines, in memory one string
+    nb.cells.insert(position, cell)
 
 
 def repair_cell_ids(nb: nbformat.NotebookNode) -> list[Flag]:
@@ -315,8 +335,11 @@ def _scan_nodes(tree: ast.Module, label: str, spec: LessonSpec, minnas_aliases: 
         if isinstance(node, ast.Attribute):
             chain = _dotted(node)
             root = chain.split(".")[0]
-            if isinstance(node.ctx, (ast.Store, ast.Del)) and root in roots:
-                flag(f"patches `{chain}`")
+            tested = any(t == chain or t.startswith(chain + ".") for t in spec.tested_chains)
+            # A module the tests call (not a local object that happens to share a name with theirs)
+            if isinstance(node.ctx, (ast.Store, ast.Del)) and root in roots and (
+                    tested or root in ("builtins", "__builtins__")):
+                flag(f"patches `{chain}`, which the tests use")
             if node.attr in ("__file__", "__path__"):
                 flag(f"locates files through `{chain or node.attr}`")
             if root in minnas_aliases and node.attr in spec.exercises:

@@ -16,7 +16,9 @@ files, then, when it runs in fresh namespaces (``"namespaces": true``):
 3. writes the submission's files into ``scratch`` (inside that private tmpfs),
 
 and always: changes into ``scratch``, sets the rlimits (address space, CPU seconds, file size)
-and replaces itself with the kernel. The network namespace has only a loopback device that is
+and replaces itself with the kernel, under namespaces inside one more user and mount namespace:
+mounts handed down to it are locked, so the kernel cannot unmount what hides the solutions or
+remount the repository writable. The network namespace has only a loopback device that is
 down, so the kernel cannot reach any host; the grader talks to it over Unix sockets (ZMQ's
 ``ipc`` transport), which do not need a network.
 
@@ -38,6 +40,7 @@ import tempfile
 from pathlib import Path
 
 UNSHARE = ["unshare", "--user", "--map-root-user", "--mount", "--net", "--"]
+UNSHARE_LOCK = ["unshare", "--user", "--map-root-user", "--mount", "--"]
 
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT, MS_BIND, MS_REC = 1, 2, 4, 32, 4096, 16384
 
@@ -124,6 +127,10 @@ def main(argv: list[str]) -> None:
     files = _read_files(Path(config["copy_from"])) if config["copy_from"] else {}
     if config["namespaces"]:
         _isolate(config)
+        # The kernel is root of the namespaces it was given and could unmount what hides the
+        # solutions. Mounts handed down to a child user namespace are locked: no unmounting
+        # them, no remounting them writable.
+        kernel = [*UNSHARE_LOCK, *kernel]
     scratch = Path(config["scratch"])
     scratch.mkdir(parents=True, exist_ok=True)
     for name, data in files.items():
@@ -136,13 +143,13 @@ def main(argv: list[str]) -> None:
     try:
         import resource
     except ImportError:  # Windows: no rlimits; the grader's time limits still apply
-        os.execv(kernel[0], kernel)
+        os.execvp(kernel[0], kernel)
     memory = config["memory_bytes"]
     resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
     cpu = config["cpu_seconds"]
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
     resource.setrlimit(resource.RLIMIT_FSIZE, (2**30, 2**30))
-    os.execv(kernel[0], kernel)
+    os.execvp(kernel[0], kernel)
 
 
 if __name__ == "__main__":

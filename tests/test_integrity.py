@@ -51,7 +51,7 @@ def test_the_spec_knows_what_the_tests_rely_on():
 @pytest.mark.parametrize("code, expected", [
     ("len = lambda x: 3", "rebinds `len`"),
     ("import numpy.linalg as np", "rebinds `np`"),
-    ("np.allclose = lambda *a, **k: True", "patches `np.allclose`"),
+    ("np.allclose = lambda *a, **k: True", "patches `np.allclose`, which the tests use"),
     ("setattr(np, 'isclose', lambda *a: True)", "patches `np` with setattr()"),
     ("import builtins\nbuiltins.len = None", "uses `builtins`"),
     ("!cat ../../solutions/01_least_squares/01_least_squares.ipynb", "path outside its folder"),
@@ -74,6 +74,9 @@ def test_scan_code_flags(code, expected):
     "x = [i for i in range(3)]\nlen(x)",
     "def f():\n    len = 3\n    return len",
     "this is not python (",
+    "import numpy.linalg\nnp.random.seed(3)",   # binds `np`? no: `numpy`; and calls are fine
+    "import torch.nn\n[len for len in range(3)]",   # the same `torch`; a comprehension's own scope
+    "import numpy as np\nnp.set_printoptions(precision=3)\nnp.random.custom = 1",  # not what the tests use
 ])
 def test_scan_code_leaves_honest_code_alone(code):
     assert scan_code([("ridge", code)], spec_of(L01)) == []
@@ -90,12 +93,25 @@ def test_structure_finds_edits_deletions_duplicates_and_ids():
     nb.cells.insert(i, nbformat.from_dict(json.loads(json.dumps(nb.cells[i]))))
     flags = {(f.cell, f.message) for f in check_structure(nb, spec)}
     assert ("test_qr_solve", "deleted locked cell re-added from the release") in flags
+    assert [c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells].index("test_qr_solve") == \
+        [c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells].index("test_back_substitution") + 1
     assert ("test_ridge", "points changed from 2 to 100; locked cell edited: restored from the release") in flags
     assert any(cell == "ridge" and "duplicated (2 copies)" in m for cell, m in flags)
     assert ("", "1 missing, invalid or duplicated cell id(s) replaced") in flags
     # the earlier copy of the duplicate is now ordinary code; ids are unique again
     assert sum(c.metadata.get("nbgrader", {}).get("grade_id") == "ridge" for c in nb.cells) == 1
     assert len({c.id for c in nb.cells}) == len(nb.cells)
+
+
+def test_deleted_setup_and_answer_cells_are_put_back_in_place():
+    spec = spec_of(L01)
+    nb = sample("perfect")
+    gone = {"setup", "ridge", "test_ridge"}  # a test together with the cell before it
+    nb.cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") not in gone]
+    flags = check_structure(nb, spec)
+    assert {f.cell for f in flags if "re-added" in f.message} == gone
+    ids = [c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells]
+    assert [i for i in ids if i] == spec.order
 
 
 def test_repair_cell_ids_is_deterministic():

@@ -84,6 +84,19 @@ def test_hidden_paths_are_empty_and_the_repository_is_read_only(layout):
 
 
 @needs_namespaces
+def test_the_kernel_cannot_unmount_or_remount_what_hides_and_protects(layout):
+    result = run(f"""
+        import ctypes, ctypes.util, os
+        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        print(libc.umount2({str(layout["secret"]).encode()!r}, 2),              # MNT_DETACH
+              libc.mount(None, {str(layout["repo"]).encode()!r}, None, 32 | 4096, None),  # remount,bind rw
+              sorted(os.listdir({str(layout["secret"])!r})))
+    """, layout["tmp"], True, scratch=layout["tmp"] / "s", copy_from=None, hide=[layout["secret"]],
+        read_only=[layout["repo"]])
+    assert result.stdout.split() == ["-1", "-1", "[]"], (result.stdout, result.stderr)
+
+
+@needs_namespaces
 def test_a_kept_folder_stays_visible_inside_a_hidden_one(layout):
     keep = layout["secret"] / "own"
     keep.mkdir()
