@@ -140,6 +140,8 @@ def main(argv: list[str]) -> None:
     # IPython runs every file in $IPYTHONDIR/profile_default/startup: a kernel must not be able
     # to plant code there for the next student's kernel.
     os.environ["IPYTHONDIR"] = str(scratch / ".ipython")
+    if config["namespaces"]:  # the home folder is read-only: matplotlib's cache goes here instead
+        os.environ["MPLCONFIGDIR"] = str(scratch / ".matplotlib")
     try:
         import resource
     except ImportError:  # Windows: no rlimits; the grader's time limits still apply
