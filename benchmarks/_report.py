@@ -49,3 +49,11 @@ def write_section(path: Path, section: str, body: str) -> None:
     new = f"{section}\n\n{body.strip()}\n\n"
     text = pattern.sub(lambda _: new, text) if pattern.search(text) else text.rstrip() + "\n\n" + new
     path.write_text(text.rstrip() + "\n")
+
+
+def settings(args, full: dict, quick: dict, names: tuple[str, ...]) -> dict:
+    """A run's settings: ``full``, or ``quick`` under ``--quick``, with every flag of ``names``
+    that was given on the command line on top."""
+    cfg = dict(quick if args.quick else full)
+    cfg.update({name: getattr(args, name) for name in names if getattr(args, name) is not None})
+    return cfg

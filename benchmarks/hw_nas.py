@@ -71,7 +71,7 @@ import torch  # noqa: E402
 from scipy import stats  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import machine, quartiles, versions, write_section  # noqa: E402
+from _report import machine, quartiles, settings, versions, write_section  # noqa: E402
 
 from minnas.data import Splits, load_digits  # noqa: E402
 from minnas.nas import fbnet, latency, mnasnet  # noqa: E402
@@ -177,10 +177,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", default="benchmarks/RESULTS.md", help='"" prints only')
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
-    cfg = dict(QUICK if args.quick else FULL)
-    for name in ("seeds", "archs", "steps", "mnas_seeds"):
-        if getattr(args, name) is not None:
-            cfg[name] = getattr(args, name)
+    cfg = settings(args, FULL, QUICK, ("seeds", "archs", "steps", "mnas_seeds"))
     if cfg["archs"] < 3:
         parser.error("--archs must be at least 3 (fidelity needs 3 architectures)")
     if cfg["steps"] < 1:

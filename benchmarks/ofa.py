@@ -81,7 +81,7 @@ import torch  # noqa: E402
 from scipy import stats  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import machine, quartiles, versions, write_section  # noqa: E402
+from _report import machine, quartiles, settings, versions, write_section  # noqa: E402
 
 from minnas.data import Splits, load_mnist1d  # noqa: E402
 from minnas.nas import latency, ofa  # noqa: E402
@@ -187,10 +187,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", default="benchmarks/RESULTS.md", help='"" prints only')
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
-    cfg = dict(QUICK if args.quick else FULL)
-    for name in ("epochs", "subnets", "seeds", "budgets"):
-        if getattr(args, name) is not None:
-            cfg[name] = getattr(args, name)
+    cfg = settings(args, FULL, QUICK, ("epochs", "subnets", "seeds", "budgets"))
     cfg["epochs"] = tuple(cfg["epochs"])
     if cfg["subnets"] < 2:
         parser.error("--subnets must be at least 2 (the largest and the smallest)")
