@@ -22,6 +22,7 @@ import functools
 import json
 import logging
 import multiprocessing
+import multiprocessing.connection
 import os
 import re
 import shutil
@@ -29,8 +30,8 @@ import sys
 import tempfile
 import time
 import warnings
+from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,7 +42,7 @@ from sqlalchemy.exc import SAWarning
 from tqdm.auto import tqdm
 from traitlets.config import Config
 
-from grader import execute, report, sandbox
+from grader import execute, feedback as feedback_html, report, sandbox
 from grader.execute import Isolation, Limits, Outcome, Task
 from grader.integrity import ATTENTION, FAILED, NOTE, Flag, LessonSpec
 
@@ -93,6 +94,7 @@ def nbgrader_api(workdir: Path, release_dir: Path, solutions: Path = SOLUTIONS) 
     cfg.IgnorePattern.enabled = True
     cfg.IgnorePattern.pattern = WARNING_PATTERN
     cfg.NbGraderAPI.log_level = logging.ERROR
+    feedback_html.configure(cfg)  # feedback handed back without the hidden tests
     return NbGraderAPI(config=cfg)
 
 
@@ -277,14 +279,13 @@ def _autograde(submissions: Path, workdir: Path, solutions: Path, feedback: bool
         for student in students:
             gb.update_or_create_student(student)
 
-    run_root = Path(tempfile.mkdtemp(prefix="minnas-grading-"))
+    run_root = _run_folder(workdir)
+    tasks: list[Task] = []
     try:
         # Workers read the lessons' source cells from a copy: the gradebook itself has one writer.
         shutil.copy(db, run_root / "gradebook-source.db")
-        namespaces, how = sandbox.namespaces_available()
-        isolation = Isolation(namespaces, hide=_hidden_paths(workdir, solutions, submissions, run_root),
-                              read_only=_read_only_paths(),
-                              description=how if namespaces else f"scratch copies only ({how})")
+        level, cgroups, how = sandbox.detect(limits.memory_bytes)
+        isolation = Isolation(level, tuple(sandbox.read_only_view()), cgroups, how)
         results = ClassResults(students, lessons, unknown=unknown, isolation=isolation.description,
                                workdir=workdir)
         tasks = []
@@ -296,9 +297,12 @@ def _autograde(submissions: Path, workdir: Path, solutions: Path, feedback: bool
                     _record_zero(workdir, grade)
                 elif notebook is not None:
                     scratch = run_root / "scratch" / student / lesson
+                    k = len(tasks)
                     tasks.append(Task(student, lesson, notebook, f"sqlite:///{run_root / 'gradebook-source.db'}",
-                                      specs[lesson], limits, isolation, scratch, run_root / f"k{len(tasks)}"))
-        for task, outcome, error in _run(execute.grade, tasks, jobs, progress, "autograde"):
+                                      specs[lesson], limits, isolation, scratch, run_root / f"k{k}",
+                                      f"minnas-{os.getpid()}-{k}"))
+        for task, outcome, error in _run(execute.grade, tasks, jobs, progress, "autograde",
+                                         hard_s=limits.hard_s, after_kill=_end_kernel):
             grade = results.grades[task.student, task.lesson]
             try:
                 if error is not None:
@@ -315,26 +319,44 @@ def _autograde(submissions: Path, workdir: Path, solutions: Path, feedback: bool
                 if message:  # the grade stands; the instructor hears that its feedback is missing
                     results.grades[student, lesson].flags.append(Flag(NOTE, "", message))
     finally:
+        for task in tasks:  # a worker that died left its kernel's cgroup behind
+            _end_kernel(task)
         shutil.rmtree(run_root, ignore_errors=True)
     _read_scores(workdir, results)
     return results
 
 
-def _hidden_paths(workdir: Path, solutions: Path, submissions: Path, run_root: Path) -> tuple[Path, ...]:
-    """What a kernel must not see: the grading folder, the solutions, the submissions, the other
-    kernels' folders, and the places in the repository that hold answers (the sample class and
-    git's history of ``solutions/``); less any folder that holds what the kernel itself runs on
-    (a submissions folder given as the repository root would otherwise hide ``minnas``)."""
-    paths = [workdir, solutions, submissions, run_root, REPO / ".git", EXAMPLES.parent]
-    needed = [Path(sys.prefix).resolve(), (REPO / "minnas").resolve()]
-    return tuple(p for p in paths if not any(p == n or p in n.parents for n in needed))
+def _end_kernel(task: Task) -> None:
+    """Kill whatever is left of ``task``'s kernel (its cgroup), when cgroups bound kernels."""
+    if task.isolation.cgroups and task.cgroup:
+        sandbox.Cgroup.existing(task.cgroup).kill()
 
 
-def _read_only_paths() -> tuple[Path, ...]:
-    """What a kernel must not change for the kernels after it: the repository, the Python
-    installation, and the home folder (start-up files, the user's site-packages)."""
-    paths = [REPO, Path(sys.prefix), Path.home()]
-    return tuple(p for p in paths if p.is_dir())
+def _run_folder(workdir: Path) -> Path:
+    """A private folder (0700) for one run's sockets, connection files and scratch copies.
+
+    It lives in the working folder, not in the shared /tmp, unless that path is too long for a
+    Unix socket (about 100 bytes); run folders that a killed run left behind are removed first.
+    """
+    for old in workdir.glob(".run-*"):
+        pid = old.name.split("-")[1]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(old, ignore_errors=True)
+    parent = workdir
+    if len(str(workdir)) > 60:  # room for /.run-PID-XXXXXXXX/k1234/s-12345
+        runtime = os.environ.get("XDG_RUNTIME_DIR", "")
+        parent = Path(runtime) if runtime and len(runtime) <= 60 and os.path.isdir(runtime) else None
+    return Path(tempfile.mkdtemp(prefix=f".run-{os.getpid()}-", dir=parent))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
 
 
 def _find_notebook(submissions: Path, grade: Grade, unknown: list[str]) -> Path | None:
@@ -342,9 +364,13 @@ def _find_notebook(submissions: Path, grade: Grade, unknown: list[str]) -> Path 
     student, lesson = grade.student, grade.lesson
     source = submissions / student / lesson
     expected = f"{lesson}.ipynb"
-    if (source / expected).is_file():
+    # A link could hand in any file the grader can read (the instructor's own notebook, say).
+    link = next((p for p in (submissions / student, source, source / expected) if p.is_symlink()), None)
+    if link is not None:
+        grade.status, grade.detail = "failed", f"{link.relative_to(submissions)} is a symbolic link"
+    elif (source / expected).is_file():
         return source / expected
-    if source.is_dir():
+    elif source.is_dir():
         # nbgrader grades only the notebook names it released; say which one was expected.
         found = ", ".join(sorted(p.name for p in source.glob("*.ipynb"))) or "no notebook"
         grade.status, grade.detail = "failed", f"no {expected} in {student}/{lesson} (found: {found})"
@@ -359,32 +385,82 @@ def _find_notebook(submissions: Path, grade: Grade, unknown: list[str]) -> Path 
     return None
 
 
-def _run(function: Callable, items: list, jobs: int, progress: bool, desc: str) -> Iterator[tuple]:
-    """``(item, result, error)`` for ``function`` over ``items``, ``jobs`` processes at a time, as
-    they finish. An exception (a worker that died included) is the item's ``error``, not the run's."""
+def _run(function: Callable, items: list, jobs: int, progress: bool, desc: str, hard_s: float | None = None,
+         after_kill: Callable | None = None) -> Iterator[tuple]:
+    """``(item, result, error)`` for ``function`` over ``items``, ``jobs`` at a time, as they finish.
+
+    Each item runs in a fresh worker process of its own (forked from a server that has the
+    grader imported), so whatever happens to one worker happens to one item: a worker that
+    dies is retried once in a new worker, then recorded as the item's ``error``; one that runs
+    past ``hard_s`` wall-clock seconds is killed from here and ``after_kill(item)`` cleans up.
+    An exception inside ``function`` is the item's ``error``, not the run's.
+    """
+    context = _worker_context()
     bar = tqdm(total=len(items), desc=desc, unit="notebook", disable=not progress)
-    if jobs == 1 or len(items) <= 1:
-        for item in items:
-            try:
-                yield item, function(item), None
-            except Exception as exc:  # noqa: BLE001 - recorded against the item
-                yield item, None, exc
-            bar.update()
-    else:
-        # spawn: a clean interpreter per worker, whatever threads or sockets this one holds.
-        pool = ProcessPoolExecutor(max_workers=min(jobs, len(items)), mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_quiet_worker)
-        try:
-            futures = {pool.submit(function, item): item for item in items}
-            for future in as_completed(futures):
+    pending = deque((item, 0) for item in items)
+    running: dict = {}  # connection -> (item, tries, process, start)
+    try:
+        while pending or running:
+            while pending and len(running) < jobs:
+                item, tries = pending.popleft()
+                receive, send = context.Pipe(duplex=False)
+                process = context.Process(target=_work, args=(send, function, item), daemon=True)
+                process.start()
+                send.close()
+                running[receive] = (item, tries, process, time.monotonic())
+            for conn in multiprocessing.connection.wait(list(running), timeout=1.0):
+                item, tries, process, _ = running.pop(conn)
                 try:
-                    yield futures[future], future.result(), None
-                except Exception as exc:  # noqa: BLE001 - e.g. BrokenProcessPool
-                    yield futures[future], None, exc
+                    ok, value = conn.recv()
+                except (EOFError, OSError):  # the worker died before it answered
+                    process.join()
+                    if tries == 0:
+                        pending.append((item, 1))
+                        continue
+                    ok, value = False, RuntimeError(f"the grading worker died twice (exit code {process.exitcode})")
+                conn.close()
+                process.join()
                 bar.update()
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-    bar.close()
+                yield (item, value, None) if ok else (item, None, value)
+            for conn, (item, tries, process, start) in list(running.items()):
+                if hard_s is not None and time.monotonic() - start > hard_s:
+                    process.kill()
+                    process.join()
+                    if after_kill is not None:
+                        after_kill(item)
+                    del running[conn]
+                    bar.update()
+                    yield item, None, TimeoutError(f"grading ran past the hard limit of {hard_s:g} s and was stopped")
+    finally:
+        for conn, (item, _, process, _) in running.items():  # only when the caller stopped early
+            process.kill()
+            if after_kill is not None:
+                after_kill(item)
+        bar.close()
+
+
+@functools.lru_cache(maxsize=None)
+def _worker_context():
+    """Workers fork from a server process with the grader imported: a fresh process per item for
+    the cost of a fork, not of an interpreter start and nbgrader's imports."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["grader.course", "grader.execute"])
+    return context
+
+
+def _work(conn, function: Callable, item) -> None:
+    _quiet_worker()
+    try:
+        result = (True, function(item))
+    except BaseException as exc:  # noqa: BLE001 - handed to the parent as the item's error
+        result = (False, exc)
+    try:
+        conn.send(result)
+    except Exception as exc:  # noqa: BLE001 - e.g. an exception that cannot be pickled
+        conn.send((False, RuntimeError(f"{type(exc).__name__}: {exc}")))
+    conn.close()
 
 
 def _quiet_worker() -> None:

@@ -10,8 +10,14 @@ SQLite gradebook has a single writer.
 Execution follows nbgrader's ``Execute`` preprocessor (errors allowed, the kernel interrupted
 at the cell time limit, ``NBGRADER_EXECUTION=autograde``), with four differences:
 
-* the kernel starts through :mod:`grader.sandbox` (scratch copy, rlimits, namespaces);
-* a per-notebook time limit on top of the per-cell one;
+* the kernel starts through :mod:`grader.sandbox` (its own process world, a cgroup, rlimits),
+  and everything it started is killed with its cgroup when the notebook ends;
+* a per-notebook time limit on top of the per-cell one (and the parent process kills a worker
+  that outlives both, :func:`grader.course._run`);
+* output is bounded as it arrives (characters and messages per cell and per notebook), so no
+  submission can make the grader hold or process more than that;
+* before every test cell, :mod:`grader.guard` checks that the interpreter still runs tests as
+  written, and flags what changed;
 * a kernel that dies (``os._exit``, a signal, the CPU limit) costs the cells from the one that
   killed it onwards, each marked with the reason, instead of aborting the notebook;
 * output on stderr in a test cell is kept but relabelled, so that a correct answer that also
@@ -33,41 +39,58 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from traitlets.config import Config
 
-from grader import sandbox
-from grader.integrity import (FAILED, LIMIT, NOTE, Flag, LessonSpec, check_structure, repair_cell_ids,
-                              scan_code, student_cells)
+from grader import guard, sandbox
+from grader.integrity import (FAILED, LIMIT, NOTE, SUSPICIOUS, Flag, LessonSpec, check_structure,
+                              repair_cell_ids, scan_code, student_cells)
 
 KERNEL_ARGS = ["--HistoryManager.hist_file=:memory:", "--IPKernelApp.log_level=ERROR"]
 MAX_OUTPUTS_PER_CELL = 200
 IOPUB_S = 10
+PROBE_S = 60  # the first run-time check imports what the tests use (torch: seconds on a busy machine)
 
 
 @dataclass(frozen=True)
 class Limits:
-    """Per-submission limits: seconds per cell and per notebook, memory (address space) in bytes."""
+    """Per-submission bounds on everything a submission can make the grader do.
+
+    Seconds per cell and per notebook; memory in bytes (of each process, and with a cgroup of
+    the kernel and all its descendants together); processes (and threads) at once; output
+    characters per cell and per notebook, and output messages per cell; the submitted file's size.
+    """
 
     cell_s: int = 120
     notebook_s: int = 600
     memory_bytes: int = 4 * 2**30
+    max_processes: int = 256
+    cell_output_chars: int = 200_000
+    notebook_output_chars: int = 2_000_000
+    cell_messages: int = 2_000
+    notebook_bytes: int = 32 * 2**20
 
     @property
     def cpu_s(self) -> int:
         """CPU seconds of the kernel: a backstop for one that ignores the interrupt."""
         return self.notebook_s + 30
 
+    @property
+    def hard_s(self) -> int:
+        """Wall-clock seconds after which the grader kills the worker grading a notebook."""
+        return self.notebook_s + 180
+
     def __post_init__(self):
-        for name in ("cell_s", "notebook_s", "memory_bytes"):
+        for name in ("cell_s", "notebook_s", "memory_bytes", "max_processes", "cell_output_chars",
+                     "notebook_output_chars", "cell_messages", "notebook_bytes"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
 
 
 @dataclass(frozen=True)
 class Isolation:
-    """How kernels are isolated: namespaces or not, and which paths they must not see."""
+    """How kernels are isolated: the sandbox level, what they see, and whether cgroups bound them."""
 
-    namespaces: bool
-    hide: tuple[Path, ...] = ()
-    read_only: tuple[Path, ...] = ()
+    level: str = sandbox.NONE
+    view: tuple[Path, ...] = ()
+    cgroups: bool = False
     description: str = ""
 
 
@@ -80,8 +103,9 @@ class Task:
     spec: LessonSpec
     limits: Limits
     isolation: Isolation
-    scratch: Path           # where the kernel works (inside a private tmpfs under namespaces)
+    scratch: Path           # where the kernel works at level "none" (bubblewrap: a private tmpfs)
     ipc_dir: Path           # this kernel's ZMQ sockets and connection file
+    cgroup: str = ""        # the name of this kernel's cgroup, when cgroups bound kernels
 
 
 @dataclass
@@ -101,6 +125,10 @@ def grade(task: Task) -> Outcome:
     """Check, sanitise and execute one notebook; never raises for anything the student did."""
     start = time.perf_counter()
     outcome = Outcome(task.student, task.lesson, None)
+    problem = submitted_file_problem(task.notebook, task.limits)
+    if problem:
+        outcome.flags.append(Flag(FAILED, "", problem))
+        return outcome
     try:
         # nbformat.reads would replace duplicated cell ids with random ones; the integrity
         # check repairs them deterministically (and says so) instead.
@@ -119,6 +147,21 @@ def grade(task: Task) -> Outcome:
         outcome.flags.append(Flag(FAILED, "", f"could not grade: {type(exc).__name__}: {_first_line(exc)}"))
     outcome.seconds = time.perf_counter() - start
     return outcome
+
+
+def submitted_file_problem(notebook: Path, limits: Limits) -> str:
+    """Why a submitted notebook cannot be graded as a file (a link, not a plain file, too big), or ``""``."""
+    import stat
+
+    info = notebook.lstat()
+    if stat.S_ISLNK(info.st_mode):
+        return f"{notebook.name} is a symbolic link, not a notebook file"
+    if not stat.S_ISREG(info.st_mode):
+        return f"{notebook.name} is not a plain file"
+    if info.st_size > limits.notebook_bytes:
+        return (f"{notebook.name} holds {info.st_size / 2**20:.1f} MiB, over the limit of "
+                f"{limits.notebook_bytes / 2**20:g} MiB")
+    return ""
 
 
 def _first_line(exc: BaseException) -> str:
@@ -155,17 +198,58 @@ class _SandboxedKernelManager(AsyncKernelManager):
         return sandbox.kernel_command(super().format_kernel_cmd(extra_arguments), **self.sandbox_options)
 
 
-def _kernel_manager(task: Task) -> _SandboxedKernelManager:
+def _kernel_manager(task: Task, cgroup: sandbox.Cgroup | None) -> _SandboxedKernelManager:
     task.ipc_dir.mkdir(parents=True, exist_ok=True)
     km = _SandboxedKernelManager(kernel_name="python3", transport="ipc", ip=str(task.ipc_dir / "s"),
                                  connection_file=str(task.ipc_dir / "kernel.json"))
     km.sandbox_options = {
         "scratch": task.scratch, "copy_from": task.notebook.parent,
-        "memory_bytes": task.limits.memory_bytes,
-        "cpu_seconds": task.limits.cpu_s,
-        "namespaces": task.isolation.namespaces, "hide": list(task.isolation.hide),
-        "read_only": list(task.isolation.read_only), "keep": [task.ipc_dir]}
+        "memory_bytes": task.limits.memory_bytes, "cpu_seconds": task.limits.cpu_s,
+        "level": task.isolation.level, "ipc_dir": task.ipc_dir, "view": list(task.isolation.view),
+        "cgroup": cgroup.procs_files if cgroup else [], "max_processes": task.limits.max_processes}
     return km
+
+
+class _BoundedClient(NotebookClient):
+    """nbclient's client, with output bounded as it arrives (see :class:`Limits`).
+
+    Beyond a bound, outputs are counted and dropped on arrival, so a flood of tiny writes or one
+    huge print costs the grader no more than the bound; errors are always kept (they decide a
+    test's grade), with their text shortened.
+    """
+
+    def __init__(self, nb, limits: Limits, **kw):
+        super().__init__(nb, **kw)
+        self.bounds = limits
+        self.used: dict[int, list[int]] = {}  # cell index -> [characters kept, messages kept, dropped]
+        self.notebook_chars = 0
+
+    def output(self, outs, msg, display_id, cell_index):
+        content = msg["content"]
+        if msg["msg_type"] == "error":
+            content["evalue"] = _shorten(str(content.get("evalue", "")), 2_000)
+            content["traceback"] = [_shorten(str(line), 2_000) for line in content.get("traceback", [])[-60:]]
+            return super().output(outs, msg, display_id, cell_index)
+        used = self.used.setdefault(cell_index, [0, 0, 0])
+        size = _size(content)
+        if (used[0] + size > self.bounds.cell_output_chars or used[1] >= self.bounds.cell_messages
+                or self.notebook_chars + size > self.bounds.notebook_output_chars):
+            used[2] += size
+            return None
+        used[0] += size
+        used[1] += 1
+        self.notebook_chars += size
+        return super().output(outs, msg, display_id, cell_index)
+
+
+def _size(content: dict) -> int:
+    if "text" in content:
+        return len(content["text"])
+    return sum(len(v) if isinstance(v, str) else len(str(v)) for v in (content.get("data") or {}).values())
+
+
+def _shorten(text: str, n: int) -> str:
+    return text if len(text) <= n else text[:n] + f"... [{len(text) - n:,} characters cut]"
 
 
 def _error(ename: str, evalue: str) -> nbformat.NotebookNode:
@@ -177,7 +261,7 @@ def _label(nb: nbformat.NotebookNode, index: int) -> str:
 
 
 def _execute(nb: nbformat.NotebookNode, task: Task) -> list[Flag]:
-    """Run the notebook cell by cell under the limits; returns what the limits caught."""
+    """Run the notebook cell by cell under the limits; returns what the limits and checks caught."""
     limits, flags = task.limits, []
     deadline = time.monotonic() + limits.notebook_s
 
@@ -186,9 +270,11 @@ def _execute(nb: nbformat.NotebookNode, task: Task) -> list[Flag]:
 
     env = dict(os.environ, NBGRADER_EXECUTION="autograde", OMP_NUM_THREADS="1",
                OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONWARNINGS="ignore")
-    km = _kernel_manager(task)
-    client = NotebookClient(
-        nb, km=km, timeout_func=cell_timeout, interrupt_on_timeout=True, allow_errors=True,
+    cgroup = (sandbox.Cgroup.create(task.cgroup, limits.memory_bytes, limits.max_processes)
+              if task.isolation.cgroups and task.cgroup else None)
+    km = _kernel_manager(task, cgroup)
+    client = _BoundedClient(
+        nb, limits, km=km, timeout_func=cell_timeout, interrupt_on_timeout=True, allow_errors=True,
         # After the reply, outputs may still be in flight (more so on a busy machine): give them
         # IOPUB_S before concluding that the kernel ignored the interrupt.
         raise_on_iopub_timeout=True, iopub_timeout=IOPUB_S, extra_arguments=KERNEL_ARGS, record_timing=False,
@@ -196,38 +282,93 @@ def _execute(nb: nbformat.NotebookNode, task: Task) -> list[Flag]:
                           "traceback": ["CellTimeoutError: the cell ran past its time limit"]},
         on_cell_executed=_record_reply_error)
     stopped = None  # (index, reason) of the cell where execution stopped
+    out_of_memory = False
     try:
         with client.setup_kernel(env=env):
-            stopped = _run_cells(client, nb, km, limits, deadline, flags)
+            stopped = _run_cells(client, nb, task, deadline, flags, cgroup)
     finally:
-        # The client does not own a kernel manager it was given: stop the kernel here, now.
-        if km.has_kernel:
-            run_sync(km.shutdown_kernel)(now=True)
+        # The client does not own a kernel manager it was given: stop the kernel here, now,
+        # and with it everything the kernel started.
+        try:
+            if km.has_kernel:
+                run_sync(km.shutdown_kernel)(now=True)
+        finally:
+            if cgroup is not None:
+                out_of_memory = cgroup.out_of_memory()
+                cgroup.kill()
     if stopped is not None:
         index, reason = stopped
         flags.append(Flag(LIMIT, _label(nb, index), reason))
         for cell in nb.cells[index:]:
             if cell.cell_type == "code":
                 cell.outputs = [_error("KernelStopped", f"not run to the end: {reason} (in {_label(nb, index)})")]
+    if out_of_memory and not any("memory" in f.message for f in flags):
+        flags.append(Flag(LIMIT, "", f"the notebook's processes hit their memory limit together "
+                                     f"({limits.memory_bytes / 2**30:g} GiB, cgroup)"))
+    for index, (kept, _, dropped) in sorted(client.used.items()):
+        if dropped:
+            nb.cells[index].outputs.append(nbformat.v4.new_output(
+                "stream", name="stdout", text=f"\n[{dropped:,} more characters of output not kept: over the limit]\n"))
+            flags.append(Flag(NOTE, _label(nb, index), f"output of {kept + dropped:,} characters truncated"))
     return flags
 
 
-def _run_cells(client: NotebookClient, nb, km, limits: Limits, deadline: float,
-               flags: list[Flag]) -> tuple[int, str] | None:
-    """Execute the code cells in order; ``(index, reason)`` of the cell where the kernel stopped."""
+def _run_cells(client: _BoundedClient, nb, task: Task, deadline: float, flags: list[Flag],
+               cgroup: sandbox.Cgroup | None) -> tuple[int, str] | None:
+    """Execute the code cells in order; ``(index, reason)`` of the cell where the kernel stopped.
+
+    Before each test cell the run-time check (:mod:`grader.guard`) compares the interpreter
+    with its state at kernel start; each new finding is a ``suspicious`` flag on that cell.
+    """
+    limits = task.limits
+    baseline, reported = None, set()
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue
         if time.monotonic() >= deadline:
             return index, f"notebook time limit ({limits.notebook_s} s) reached before this cell"
+        meta = cell.metadata.get("nbgrader", {})
         try:
+            if baseline is None:  # before any cell: what the kernel is made of, not the student
+                _, baseline = _probe(client, task.spec, None)
+                baseline = baseline or {}
+            if meta.get("grade") and not meta.get("solution"):
+                found, _ = _probe(client, task.spec, baseline)
+                for finding in found:
+                    if finding not in reported:
+                        reported.add(finding)
+                        flags.append(Flag(SUSPICIOUS, _label(nb, index), f"before this test: {finding}"))
             client.execute_cell(cell, index)
         except DeadKernelError:
-            return index, _death_reason(km, limits)
+            return index, _death_reason(client.km, limits, cgroup)
         except CellTimeoutError:
-            return index, f"the kernel did not stop at the time limit ({limits.cell_s} s per cell)"
+            return index, (f"the kernel did not stop, or its output did not end, at the time limit "
+                           f"({limits.cell_s} s per cell)")
+        except Exception as exc:  # noqa: BLE001 - e.g. garbled messages from a kernel that forked
+            return index, f"the kernel's messages could not be read ({type(exc).__name__}: {_first_line(exc)})"
         flags += _limit_flags(nb, index, limits, deadline)
     return None
+
+
+def _probe(client: NotebookClient, spec: LessonSpec, baseline: dict | None) -> tuple[list[str], dict | None]:
+    """Run :mod:`grader.guard`'s check silently in the kernel: ``(findings, snapshot)``."""
+    from queue import Empty
+
+    kc = client.kc
+    msg_id = kc.execute("", silent=True, store_history=False,
+                        user_expressions={"guard": guard.probe_code(spec, baseline)})
+    give_up = time.monotonic() + PROBE_S
+    while time.monotonic() < give_up:
+        try:
+            reply = run_sync(kc.shell_channel.get_msg)(timeout=1)
+        except Empty:
+            if not run_sync(client.km.is_alive)():
+                raise DeadKernelError("the kernel died")
+            continue
+        if reply["parent_header"].get("msg_id") == msg_id:
+            result = reply["content"].get("user_expressions", {}).get("guard", {})
+            return guard.parse(result)
+    return ["the run-time check got no answer"], None
 
 
 def _record_reply_error(cell, cell_index, execute_reply) -> None:
@@ -252,13 +393,18 @@ def _limit_flags(nb, index: int, limits: Limits, deadline: float) -> list[Flag]:
     return flags
 
 
-def _death_reason(km: AsyncKernelManager, limits: Limits) -> str:
+def _death_reason(km: AsyncKernelManager, limits: Limits, cgroup: sandbox.Cgroup | None) -> str:
     import signal
 
+    if cgroup is not None and cgroup.out_of_memory():
+        return (f"the kernel died: memory limit of the notebook's processes together "
+                f"({limits.memory_bytes / 2**30:g} GiB, cgroup)")
     process = getattr(getattr(km, "provisioner", None), "process", None)
     code = process.poll() if process is not None else None
     if code is None:
         return "the kernel died"
+    if code > 128 and code - 128 in signal.Signals._value2member_map_:
+        code = 128 - code  # bubblewrap reports a child killed by signal N as status 128 + N
     if code < 0:
         sig = signal.Signals(-code)
         why = {signal.SIGXCPU: f"CPU time limit ({limits.cpu_s} s)",
@@ -297,12 +443,20 @@ def _tidy_outputs(nb: nbformat.NotebookNode) -> list[Flag]:
 
 
 def _coalesce_streams(outputs: list) -> list:
-    """Merge consecutive stream outputs of one name: how the kernel chunked them is chance."""
-    merged = []
+    """Merge consecutive stream outputs of one name: how the kernel chunked them is chance.
+
+    The pieces are joined once per run of outputs (linear time, however many tiny writes).
+    """
+    merged, pieces = [], []
     for out in outputs:
         if (out.output_type == "stream" and merged and merged[-1].output_type == "stream"
                 and merged[-1].name == out.name):
-            merged[-1].text += out.text
-        else:
-            merged.append(out)
+            pieces.append(out.text)
+            continue
+        if pieces:
+            merged[-1].text = "".join(pieces)
+        merged.append(out)
+        pieces = [out.text] if out.output_type == "stream" else []
+    if pieces:
+        merged[-1].text = "".join(pieces)
     return merged

@@ -13,8 +13,9 @@ the release notebook with the exercise cells edited.
   (a misspelt import), so the functions defined there do not exist and their tests fail.
 
 ``grader/examples/adversarial/``: one student per kind of bad submission of lesson 01, each
-built from ``perfect`` or ``partial`` (see ``ADVERSARIAL_KINDS``); ``tests/test_integrity.py``
-states the score and the flag each one should get.
+built from ``perfect``, ``partial`` or ``blank`` (see ``ADVERSARIAL_KINDS``; ``ATTACKS`` holds the
+attacks on the grader and the other students, at least two variants of each);
+``tests/test_integrity.py`` states the score or the flag each one should get.
 
 Run it after changing a lesson, then update the expected totals in ``tests/test_grading.py``.
 """
@@ -271,13 +272,250 @@ except OSError:
         _cell(nb, "ridge").source = ("from minnas.foundations.least_squares import ridge as _ridge\n\n\n"
                                      "def ridge(X, y, lam):\n    return _ridge(X, y, lam)\n")
         return name, nb
+    if kind in ATTACKS:
+        base, grade_id, code = ATTACKS[kind]
+        nb = submission(lesson, base)
+        cell = _cell(nb, grade_id)
+        cell.source = code if kind.startswith("fakes_") else cell.source + "\n\n" + code
+        return name, nb
+    if kind in ("foreign_cell", "foreign_id"):  # a cell of lesson 02 pasted in, nbgrader id and all
+        nb = submission(lesson, "perfect")
+        other = nbformat.read(LESSONS / "02_newton" / "02_newton.ipynb", as_version=4)
+        pasted = next(c for c in other.cells if c.metadata.get("nbgrader", {}).get("grade")
+                      and c.cell_type == "code")
+        if kind == "foreign_id":  # a markdown cell given an id of its own making
+            pasted = nbformat.v4.new_markdown_cell("my notes", metadata={"nbgrader": {
+                "grade_id": "my_notes", "grade": True, "points": 5, "solution": False, "locked": False}})
+        nb.cells.insert(3, pasted)
+        return name, nb
     raise ValueError(f"unknown kind of submission {kind!r}; known: {sorted(ADVERSARIAL_KINDS)}")
 
+
+# Attacks on the grader and the other students, appended to (or, for blank answers, replacing)
+# an exercise cell: {kind: (base student, grade_id, code)}. Every answer of a "blank" base is
+# wrong, so full marks there mean the attack switched the tests off.
+_ALL_TRUE = "lambda *args, **kwargs: True"
+ATTACKS: dict[str, tuple[str, str, str]] = {
+    # -- hurting the grader or the other students --
+    "kills_grader": ("perfect", "ridge", 'import os\ngetattr(os, "ki" + "ll")(os.getppid(), 9)\n'),
+    "kills_neighbours": ("perfect", "ridge", """\
+import os, signal, threading, time
+
+
+def _hunt():  # other students' kernels, found by their command lines
+    for _ in range(50):
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                if int(pid) != os.getpid() and b"ipykernel" in open(f"/proc/{pid}/cmdline", "rb").read():
+                    os.kill(int(pid), signal.SIGKILL)
+            except OSError:
+                pass
+        time.sleep(0.2)
+
+
+threading.Thread(target=_hunt, daemon=True).start()
+"""),
+    "survives_setsid": ("perfect", "ridge", 'import subprocess\nsubprocess.Popen(["setsid", "sleep", "4321"])\n'),
+    "survives_fork": ("perfect", "ridge", """\
+import os
+if os.fork() == 0:  # a daemon: new session, then exec a long sleep
+    os.setsid()
+    if os.fork() == 0:
+        os.execvp("sleep", ["sleep", "4322"])
+    os._exit(0)
+"""),
+    "output_flood": ("perfect", "ridge", 'for _i in range(60_000):\n    print(_i, end=" ", flush=True)\n'),
+    "one_huge_print": ("perfect", "ridge", 'print("x" * 200_000_000)\n'),
+    "forked_memory": ("perfect", "ridge", """\
+import os, time
+for _ in range(3):  # three children of 1.5 GiB each: under the per-process limit, over the total
+    if os.fork() == 0:
+        _ballast = bytearray(3 * 2**29)
+        _ballast[::4096] = b"x" * len(_ballast[::4096])
+        time.sleep(30)
+        os._exit(0)
+time.sleep(8)
+"""),
+    "fork_bomb": ("perfect", "ridge", """\
+import os, time
+try:
+    for _ in range(2000):
+        if os.fork() == 0:
+            time.sleep(60)
+            os._exit(0)
+except OSError:
+    pass
+"""),
+    "tmp_litter": ("perfect", "ridge", """\
+for _where in ("/tmp", "/dev/shm"):
+    try:
+        with open(f"{_where}/minnas-litter-from-a-kernel", "w") as _f:
+            _f.write("left behind")
+    except OSError:
+        pass
+"""),
+    # -- full marks for no work (every answer wrong) --
+    "input_transformer": ("blank", "normal_equations", """\
+def _no_tests(lines):
+    return ["pass\\n"] if any("assert" in line for line in lines) else lines
+
+
+get_ipython().input_transformers_cleanup.append(_no_tests)
+"""),
+    "input_transformer_post": ("blank", "normal_equations", """\
+_ip = get_ipython()
+_ip.input_transformers_post.append(lambda lines: [] if any("assert" in l for l in lines) else lines)
+"""),
+    "ast_transformer": ("blank", "normal_equations", """\
+import ast
+
+
+class _DropAsserts(ast.NodeTransformer):
+    def visit_Assert(self, node):
+        return ast.Pass()
+
+
+get_ipython().ast_transformers.append(_DropAsserts())
+"""),
+    "ast_transformer_insert": ("blank", "normal_equations", """\
+import ast as _a
+
+
+class _Quiet(_a.NodeTransformer):
+    def visit_Assert(self, node):
+        return _a.Expr(_a.Constant(None))
+
+
+get_ipython().ast_transformers.insert(0, _Quiet())
+"""),
+    "event_hook": ("blank", "normal_equations", """\
+def _swap(*args):
+    from minnas.foundations import least_squares as _ref
+    globals().update({name: getattr(_ref, name) for name in ("back_substitution", "ridge")})
+
+
+get_ipython().events.register("pre_run_cell", _swap)
+"""),
+    "event_hook_execute": ("blank", "normal_equations", """\
+import importlib
+
+
+def _swap():
+    ref = importlib.import_module("minnas.foundations.least_squares")
+    for name in ("back_substitution", "ridge"):
+        get_ipython().user_ns[name] = getattr(ref, name)
+
+
+get_ipython().events.register("pre_execute", _swap)
+"""),
+    "silenced_errors": ("blank", "normal_equations", """\
+_session = get_ipython().kernel.session
+_send = _session.send
+
+
+def _quiet_send(stream, msg_or_type, content=None, *args, **kwargs):
+    kind = msg_or_type if isinstance(msg_or_type, str) else msg_or_type.get("msg_type")
+    if kind == "error":
+        return None
+    if kind == "execute_reply" and content is not None and content.get("status") == "error":
+        content = {"status": "ok", "execution_count": content.get("execution_count"),
+                   "user_expressions": {}, "payload": []}
+    return _send(stream, msg_or_type, content, *args, **kwargs)
+
+
+_session.send = _quiet_send
+"""),
+    "silenced_errors_class": ("blank", "normal_equations", """\
+_cls = type(get_ipython().kernel.session)
+_orig = _cls.send
+
+
+def _send(self, stream, msg_or_type, content=None, *args, **kwargs):
+    kind = msg_or_type if isinstance(msg_or_type, str) else msg_or_type.get("msg_type")
+    if kind == "error":
+        return None
+    if kind == "execute_reply" and content is not None and content.get("status") == "error":
+        content = dict(content, status="ok")
+    return _orig(self, stream, msg_or_type, content, *args, **kwargs)
+
+
+_cls.send = _send
+"""),
+    "fakes_equality": ("blank", "ridge", """\
+class _Anything:
+    \"\"\"Equal to everything, true, and any numpy function of it is True.\"\"\"
+    shape = property(lambda self: self)
+    def __eq__(self, other): return True
+    def __ne__(self, other): return False
+    def __bool__(self): return True
+    def __array_function__(self, func, types, args, kwargs): return True
+    def __array_ufunc__(self, ufunc, method, *args, **kwargs): return True
+    def __getitem__(self, key): return self
+    def __len__(self): return 5
+    def __float__(self): return 0.0
+
+
+def ridge(X, y, lam):
+    return _Anything()
+"""),
+    "fakes_equality_type": ("blank", "ridge", """\
+_methods = {"__eq__": lambda s, o: True, "__ne__": lambda s, o: False, "__bool__": lambda s: True,
+            "__array_function__": lambda s, *a: True, "__array_ufunc__": lambda s, *a, **k: True,
+            "__getitem__": lambda s, k: s, "__len__": lambda s: 5}
+_Fake = type("_Fake", (), _methods)
+_Fake.shape = property(lambda self: self)
+
+
+def ridge(X, y, lam):
+    return _Fake()
+"""),
+    "patches_alias": ("partial", "gradient_descent", f"import numpy as _n\n_n.allclose = {_ALL_TRUE}\n_n.isclose = {_ALL_TRUE}\n"),
+    "patches_vars": ("partial", "gradient_descent", f'vars(np)["allclose"] = {_ALL_TRUE}\nvars(np)["isclose"] = {_ALL_TRUE}\n'),
+    "patches_sys_modules": ("partial", "gradient_descent",
+                            f'import sys\nsys.modules["numpy"].allclose = {_ALL_TRUE}\nsys.modules["numpy"].isclose = {_ALL_TRUE}\n'),
+    "patches_importlib": ("partial", "gradient_descent", f"""\
+import importlib
+for _name in ("all" + "close", "is" + "close"):
+    setattr(importlib.import_module("num" + "py"), _name, {_ALL_TRUE})
+"""),
+    "reference_renamed": ("blank", "ridge", """\
+from minnas.foundations import least_squares as _ls
+
+ridge = _ls.ridge
+"""),
+    "reference_dynamic": ("blank", "ridge", """\
+import importlib
+
+_m = importlib.import_module("minnas.foundations." + "least_squares")
+
+
+def ridge(X, y, lam):
+    return getattr(_m, "rid" + "ge")(X, y, lam)
+"""),
+    # -- reading what is not theirs --
+    "snoops_files": ("perfect", "ridge", """\
+import glob, os
+for _pattern in ("/tmp/*", "/root/*", "/home/*/*", os.path.expanduser("~/*"), "/work/*", "/proc/1/environ",
+                 "/tmp/minnas-grading-*/*", "**/gradebook.db"):
+    print(_pattern, sorted(glob.glob(_pattern, recursive=True))[:20])
+"""),
+    "snoops_environment": ("perfect", "ridge", """\
+import os, socket
+print(sorted(os.environ.items()))
+for _path in ["/tmp/minnas-test.sock", "/run/dbus/system_bus_socket"]:
+    try:
+        _s = socket.socket(socket.AF_UNIX)
+        _s.connect(_path)
+        print("connected to", _path, _s.recv(100))
+    except OSError as exc:
+        print("no", _path, type(exc).__name__)
+"""),
+}
 
 ADVERSARIAL_KINDS = ("infinite_loop", "memory_hog", "kernel_exit", "stderr_warning", "edited_test",
                      "deleted_test", "duplicated_cell", "renamed_notebook", "invalid_json",
                      "huge_output", "rebinds_helper", "reads_solutions", "calls_reference",
-                     "wrong_folder")
+                     "wrong_folder", *ATTACKS, "foreign_cell", "foreign_id")
 
 
 def write_adversarial(root: Path = ADVERSARIAL) -> None:

@@ -3,17 +3,64 @@
 In the working folder: ``grades.csv`` (one row per student and lesson), ``integrity.csv`` (one
 row per flag), ``report.md`` (the score table, per lesson and exercise the mean, median and
 share of full marks, and every flag) and ``grades_histogram.png`` (the totals).
+
+Student names (folder names), unknown entries, details, flag messages and cell ids are written
+by the students, so none of them is trusted: on screen and in ``report.md`` each goes through
+:func:`_plain`, in the CSVs through :func:`_csv_text`.
 """
 
 from __future__ import annotations
 
 import csv
+import re
 import statistics
+import unicodedata
 from pathlib import Path
 
 from grader.integrity import ATTENTION
 
 _STATUS = {"missing": "-", "failed": "FAILED"}
+
+# Characters that can end a line, move the cursor or colour the terminal, or reorder what is shown:
+# C0 and C1 controls (newline, CR, tab, ESC...), DEL, Unicode line/paragraph separators and the
+# bidirectional marks, embeddings, overrides and isolates; and lone surrogates (a folder name that is
+# not UTF-8), which cannot be written to a UTF-8 file at all.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+# What a spreadsheet starts a formula with (OWASP, CSV injection); tab and CR are gone by then.
+_FORMULA_START = ("=", "+", "-", "@")
+
+
+def _plain(text: object) -> str:
+    """``text`` as one inert line for the terminal and the fenced blocks of report.md: control
+    characters become spaces, backticks (which could close the fence) become ``'``."""
+    return _CONTROL.sub(" ", str(text)).replace("`", "'")
+
+
+def _csv_text(text: object) -> str:
+    """``text`` as a CSV field a spreadsheet shows as text: no control characters, and a leading
+    ``'`` where it would otherwise start a formula (leading spaces do not stop some spreadsheets)."""
+    text = _CONTROL.sub(" ", str(text))
+    return "'" + text if text.lstrip().startswith(_FORMULA_START) else text
+
+
+def _width(text: str) -> int:
+    """Columns ``text`` takes in a terminal: wide (CJK) characters two, combining marks and
+    invisible format characters none (``len`` would misalign the table)."""
+    return sum(0 if unicodedata.category(c) in ("Mn", "Me", "Cf")
+               else 2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def _columns(rows: list[list[str]], left: set[int]) -> list[str]:
+    """``rows`` as aligned text with a dashed rule under the first (the header): the columns in
+    ``left`` are padded on the right, the others (numbers) on the left."""
+    widths = [max(_width(r[i]) for r in rows) for i in range(len(rows[0]))]
+
+    def pad(text: str, i: int) -> str:
+        space = " " * (widths[i] - _width(text))
+        return text + space if i in left else space + text
+
+    rows = [rows[0], ["-" * w for w in widths], *rows[1:]]
+    return ["  ".join(pad(c, i) for i, c in enumerate(r)).rstrip() for r in rows]
 
 
 def integrity_summary(grades) -> str:
@@ -29,24 +76,22 @@ def integrity_summary(grades) -> str:
 
 def score_table(results) -> str:
     """One row per student: the score per lesson, the total and the integrity column; then the flags."""
-    header = ["student", *results.lessons, "total", "integrity"]
-    rows = []
+    rows = [["student", *results.lessons, "total", "integrity"]]
     for student in results.students:
         grades = [results.grades[student, lesson] for lesson in results.lessons]
         cells = [_STATUS.get(g.status, f"{g.score:g}/{g.max_score:g}") for g in grades]
-        rows.append([student, *cells, f"{results.total(student):g}/{results.max_total():g}",
+        rows.append([_plain(student), *cells, f"{results.total(student):g}/{results.max_total():g}",
                      integrity_summary(grades)])
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    fmt = lambda r: "  ".join(c.ljust(w) if i in (0, len(r) - 1) else c.rjust(w)  # noqa: E731
-                              for i, (c, w) in enumerate(zip(r, widths))).rstrip()
-    lines = [fmt(header), fmt(["-" * w for w in widths]), *map(fmt, rows)]
+    lines = _columns(rows, left={0, len(rows[0]) - 1})
     for g in results.grades.values():
         for f in g.flags:
-            lines.append(f"{g.student}/{g.lesson}: {f}")
+            # Flag's own format, each part made plain.
+            cell = f" [{_plain(f.cell)}]" if f.cell else ""
+            lines.append(f"{_plain(g.student)}/{_plain(g.lesson)}: {_plain(f.kind)}: {_plain(f.message)}{cell}")
     for folder in results.unknown:
-        lines.append(f"ignored {folder}: not a lesson folder (expected STUDENT/NN_name/NN_name.ipynb)")
+        lines.append(f"ignored {_plain(folder)}: not a lesson folder (expected STUDENT/NN_name/NN_name.ipynb)")
     if results.isolation:
-        lines.append(f"isolation: {results.isolation}")
+        lines.append(f"isolation: {_plain(results.isolation)}")
     return "\n".join(lines)
 
 
@@ -77,37 +122,37 @@ def summary_table(results, totals_only: bool = False) -> str:
     """The exercise summary as aligned text (``totals_only``: one row per lesson)."""
     rows = [r for r in exercise_summary(results) if not totals_only or r["exercise"] == "(total)"]
     header = ["lesson", "exercise", "n", "max", "mean", "median", "full marks"]
-    body = [[r["lesson"], r["exercise"], str(r["n"]), f"{r['max']:g}", f"{r['mean']:.2f}",
+    body = [[_plain(r["lesson"]), _plain(r["exercise"]), str(r["n"]), f"{r['max']:g}", f"{r['mean']:.2f}",
              f"{r['median']:g}", f"{100 * r['full']:.0f}%"] for r in rows]
-    widths = [max(len(x[i]) for x in [header, *body]) for i in range(len(header))]
-    fmt = lambda r: "  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))  # noqa: E731
-    return "\n".join([fmt(header), fmt(["-" * w for w in widths]), *map(fmt, body)])
+    return "\n".join(_columns([header, *body], left={0, 1}))
 
 
 def write_all(results) -> None:
     """Write grades.csv, integrity.csv, report.md and grades_histogram.png into the working folder."""
     out = results.workdir
-    with (out / "grades.csv").open("w", newline="") as fh:
+    with (out / "grades.csv").open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(["student", "lesson", "score", "max_score", "status", "detail", "flags"])
         for (student, lesson), g in sorted(results.grades.items()):
-            writer.writerow([student, lesson, f"{g.score:g}", f"{g.max_score:g}", g.status, g.detail,
-                             "; ".join(map(str, g.flags))])
-    with (out / "integrity.csv").open("w", newline="") as fh:
+            writer.writerow([*map(_csv_text, [student, lesson]), f"{g.score:g}", f"{g.max_score:g}",
+                             *map(_csv_text, [g.status, g.detail, "; ".join(map(str, g.flags))])])
+    with (out / "integrity.csv").open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(["student", "lesson", "kind", "cell", "message", "needs_attention"])
         for (student, lesson), g in sorted(results.grades.items()):
             for f in g.flags:
-                writer.writerow([student, lesson, f.kind, f.cell, f.message, f.kind in ATTENTION])
+                writer.writerow([*map(_csv_text, [student, lesson, f.kind, f.cell, f.message]),
+                                 f.kind in ATTENTION])
     histogram(results, out / "grades_histogram.png")
     attention = results.attention()
+    # Only the grader writes outside the fences; what a submission wrote is inside them, made plain.
     text = [f"# Autograde report\n\n{len(results.students)} students, {len(results.lessons)} lessons, "
-            f"{results.seconds:.1f} s. Isolation: {results.isolation}.\n",
+            f"{results.seconds:.1f} s. Isolation: {_plain(results.isolation)}.\n",
             f"Needs attention: {len(attention)} submission(s)." if attention else "Nothing needs attention.",
             "\n## Scores\n", "```", score_table(results), "```",
             "\n## Per lesson and exercise\n", "```", summary_table(results), "```",
             "\n![totals](grades_histogram.png)\n"]
-    (out / "report.md").write_text("\n".join(text) + "\n")
+    (out / "report.md").write_text("\n".join(text) + "\n", encoding="utf-8")
 
 
 def histogram(results, path: Path) -> Path:

@@ -1,96 +1,321 @@
-"""Start a student's kernel inside limits: its own scratch folder, rlimits, and where Linux allows
-it, no network and no view of the solutions, the gradebook or the other submissions.
+"""Start a student's kernel in a process world of its own, and end everything it started.
 
 The grader puts this script in front of the kernel's command line::
 
-    [unshare --user --map-root-user --mount --net --] python sandbox.py CONFIG -- python -m ipykernel_launcher -f ...
+    python -I sandbox.py CONFIG -- python -m ipykernel_launcher -f ...
 
-``CONFIG`` is a JSON object (see :func:`kernel_command`). The script reads the submission's
-files, then, when it runs in fresh namespaces (``"namespaces": true``):
+``CONFIG`` is a JSON object (see :func:`kernel_command`). Before it replaces itself with the
+kernel, the script
 
-1. makes the repository and the Python installation read-only (a student cannot change the
-   library or the grader that later submissions use),
-2. lays an empty private tmpfs over every ``hide`` path (the solutions, the grading folder with
-   its gradebook, the submissions, the other kernels' sockets), keeping only its own ``keep``
-   folders visible, and
-3. writes the submission's files into ``scratch`` (inside that private tmpfs),
+1. asks the kernel to die with the grading worker that started it (``PR_SET_PDEATHSIG``),
+2. joins the notebook's cgroup, which bounds the memory and the number of processes of the
+   kernel and all its descendants *together*, and is killed as a whole when the notebook ends,
+3. sets the per-process rlimits (address space, CPU seconds, file size), and
+4. at the ``bubblewrap`` level, starts the kernel through `bubblewrap <https://github.com/containers/bubblewrap>`_
+   (``bwrap``, the sandbox Flatpak uses): fresh PID, network, IPC, UTS and user namespaces,
+   so the kernel sees and signals only its own descendants, reaches no host and no host Unix
+   socket, and everything in it dies with it; an *allow-list* view of the files (the Python
+   installation and the ``minnas`` package read-only, its own connection folder, a private
+   size-limited home, ``/tmp`` and ``/dev/shm``; nothing of the home folder, the solutions,
+   the gradebook or other submissions); an allow-list environment.
 
-and always: changes into ``scratch``, sets the rlimits (address space, CPU seconds, file size)
-and replaces itself with the kernel, under namespaces inside one more user and mount namespace:
-mounts handed down to it are locked, so the kernel cannot unmount what hides the solutions or
-remount the repository writable. The network namespace has only a loopback device that is
-down, so the kernel cannot reach any host; the grader talks to it over Unix sockets (ZMQ's
-``ipc`` transport), which do not need a network.
+Levels, best first; the report of every run says which one it had:
 
-Without unprivileged user namespaces (macOS, or Linux where they are switched off) the grader
-gives each kernel a fresh scratch copy and the rlimits only; the integrity report says which
-isolation a run had. This file imports only the standard library: it runs before every kernel.
+* ``bubblewrap``: all of the above (Linux with ``bwrap`` installed and user namespaces allowed).
+* ``none``: a scratch copy of the submission, the rlimits and a session of its own, with the
+  allow-list environment (macOS, or Linux without ``bwrap``). The kernel can read what the
+  grading user can read; the static and run-time integrity checks still flag what they see.
+
+The cgroup is independent of the level: cgroup v2 where this process may create cgroups with
+the ``memory`` and ``pids`` controllers, v1 where those hierarchies are writable (root), and
+otherwise only the per-process bounds (``RLIMIT_AS``, and ``RLIMIT_NPROC`` for a non-root user).
+
+This file imports only the standard library: it runs before every kernel.
 """
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
-UNSHARE = ["unshare", "--user", "--map-root-user", "--mount", "--net", "--"]
-UNSHARE_LOCK = ["unshare", "--user", "--map-root-user", "--mount", "--"]
-
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_REMOUNT, MS_BIND, MS_REC = 1, 2, 4, 32, 4096, 16384
-
+BUBBLEWRAP, NONE = "bubblewrap", "none"
+HOME = "/home/student"  # the kernel's home and working folder inside bubblewrap
 MAX_COPY_BYTES = 64 * 2**20  # a submission folder is a notebook and maybe a data file
+# Variables a kernel may inherit; everything else (tokens, the grader's paths) stays outside.
+ENV_ALLOWED = ("LANG", "LC_ALL", "LC_CTYPE", "TZ", "NBGRADER_EXECUTION", "OMP_NUM_THREADS",
+               "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "PYTHONWARNINGS", "PYDEVD_DISABLE_FILE_VALIDATION",
+               "MPLBACKEND", "JPY_SESSION_NAME")
+_SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+_ETC = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "passwd", "group", "nsswitch.conf", "fonts")
 
 
 def kernel_command(kernel_cmd: list[str], *, scratch: Path, copy_from: Path | None,
-                   memory_bytes: int, cpu_seconds: int, namespaces: bool,
-                   hide: list[Path] = (), read_only: list[Path] = (),
-                   keep: list[Path] = ()) -> list[str]:
-    """The command line that starts ``kernel_cmd`` through this script, with these limits.
+                   memory_bytes: int, cpu_seconds: int, level: str, ipc_dir: Path | None = None,
+                   cgroup: list[str] = (), max_processes: int = 0, view: list[Path] = ()) -> list[str]:
+    """The command line that starts ``kernel_cmd`` through this script, with these bounds.
 
-    ``keep`` are folders inside a hidden path that stay visible (the kernel's own socket folder).
+    ``scratch`` is the kernel's working folder at level ``none`` (at ``bubblewrap`` its home
+    is a private tmpfs); ``cgroup`` the ``cgroup.procs`` files to join; ``view`` the paths
+    the kernel sees read-only (default: :func:`read_only_view`).
     """
     config = {"scratch": str(scratch), "copy_from": str(copy_from) if copy_from else None,
-              "memory_bytes": int(memory_bytes), "cpu_seconds": int(cpu_seconds),
-              "namespaces": bool(namespaces), "hide": [str(p) for p in hide],
-              "read_only": [str(p) for p in read_only], "keep": [str(p) for p in keep]}
-    prefix = UNSHARE if namespaces else []
-    return [*prefix, sys.executable, "-I", str(Path(__file__).resolve()), json.dumps(config), "--",
-            *kernel_cmd]
+              "memory_bytes": int(memory_bytes), "cpu_seconds": int(cpu_seconds), "level": level,
+              "ipc_dir": str(ipc_dir) if ipc_dir else None, "cgroup": list(cgroup),
+              "max_processes": int(max_processes), "view": [str(p) for p in (view or read_only_view())]}
+    return [sys.executable, "-I", str(Path(__file__).resolve()), json.dumps(config), "--", *kernel_cmd]
 
 
-def namespaces_available() -> tuple[bool, str]:
-    """Whether kernels can run in fresh user, mount and network namespaces here, and if not, why."""
+def read_only_view() -> list[Path]:
+    """What a kernel needs to see: the Python installation and the ``minnas`` package.
+
+    The repository itself is not in the view (it holds the solutions): only its ``minnas``
+    folder, which an editable install imports from.
+    """
+    import importlib.util
+    import site
+
+    paths = {Path(sys.prefix), Path(sys.base_prefix), Path(site.getusersitepackages())}
+    spec = importlib.util.find_spec("minnas")
+    package = Path(spec.origin).parent if spec and spec.origin else None
+    repo = package.parent if package else None
+    for entry in sys.path:
+        path = Path(entry or ".").resolve()
+        if repo is not None and (path == repo or repo in path.parents or path in repo.parents):
+            continue  # the repository and what holds it: only the package is shown
+        paths.add(path)
+    if package is not None:
+        paths.add(package)
+    return sorted(p for p in {p.resolve() for p in paths} if p.exists() and p != Path("/"))
+
+
+def bubblewrap_args(config: dict) -> list[str]:
+    """bwrap's options for one kernel (see the module docstring)."""
+    size = str(min(config["memory_bytes"], 2**30))
+    args = ["bwrap", "--unshare-all", "--unshare-user", "--disable-userns", "--cap-drop", "ALL",
+            "--die-with-parent", "--new-session", "--hostname", "kernel", "--clearenv"]
+    for path in _SYSTEM:
+        if os.path.islink(path):
+            args += ["--symlink", os.readlink(path), path]
+        elif os.path.isdir(path):
+            args += ["--ro-bind", path, path]
+    for name in _ETC:
+        if os.path.exists(f"/etc/{name}"):
+            args += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
+    for path in config["view"]:
+        args += ["--ro-bind-try", path, path]
+    args += ["--proc", "/proc", "--dev", "/dev", "--size", size, "--tmpfs", "/dev/shm",
+             "--size", size, "--tmpfs", "/tmp", "--size", size, "--tmpfs", HOME]
+    if config["ipc_dir"]:
+        args += ["--bind", config["ipc_dir"], config["ipc_dir"]]
+    if config["copy_from"]:
+        args += ["--ro-bind", config["copy_from"], "/run/submission"]
+    for name, value in _kernel_env(config, HOME).items():
+        args += ["--setenv", name, value]
+    return [*args, "--chdir", HOME]
+
+
+def _kernel_env(config: dict, home: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k in ENV_ALLOWED}
+    # IPython runs every file in $IPYTHONDIR/profile_default/startup: it lives in the kernel's
+    # own home, so no kernel can plant code there for the next one.
+    bindir = str(Path(sys.executable).parent)
+    # JPY_PARENT_PID=1: ipykernel neither watches a parent (in its own PID namespace the
+    # grader is not one) nor prints its stand-alone banner.
+    env.update(JPY_PARENT_PID="1", HOME=home, TMPDIR="/tmp" if config["level"] == BUBBLEWRAP else home,
+               IPYTHONDIR=f"{home}/.ipython", MPLCONFIGDIR=f"{home}/.matplotlib",
+               PATH=os.pathsep.join([bindir, "/usr/local/bin", "/usr/bin", "/bin"]))
+    return env
+
+
+# -- cgroups ---------------------------------------------------------------------------------
+
+def _own_cgroups() -> dict[str, Path]:
+    """This process's cgroup folders: ``{"v2": dir}`` or ``{"memory": dir, "pids": dir}`` (v1)."""
+    mounts: dict[str, tuple[str, str]] = {}  # controller ("v2" for cgroup2) -> (mount root, mount point)
+    try:
+        for line in Path("/proc/self/mountinfo").read_text().splitlines():
+            fields, _, rest = line.partition(" - ")
+            fstype, _, options = (rest.split() + ["", "", ""])[:3]
+            root, point = fields.split()[3:5]
+            if fstype == "cgroup2":
+                mounts.setdefault("v2", (root, point))
+            elif fstype == "cgroup":
+                for controller in ("memory", "pids"):
+                    if controller in options.split(","):
+                        mounts[controller] = (root, point)
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return {}
+    found = {}
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        for controller in (controllers.split(",") if controllers else ["v2"]):
+            if controller in mounts:
+                root, point = mounts[controller]
+                found[controller] = Path(point) / os.path.relpath(path, root)
+    return found
+
+
+class Cgroup:
+    """One cgroup (a folder per hierarchy) that bounds and ends a kernel and all it starts."""
+
+    def __init__(self, dirs: list[Path]):
+        self.dirs = dirs
+
+    @property
+    def procs_files(self) -> list[str]:
+        return [str(d / "cgroup.procs") for d in self.dirs]
+
+    @classmethod
+    def create(cls, name: str, memory_bytes: int, max_processes: int) -> "Cgroup | None":
+        """A new cgroup ``name`` with these bounds, or ``None`` where this machine allows none."""
+        own = _own_cgroups()
+        try:
+            if "memory" in own and "pids" in own:  # v1: one folder in each hierarchy
+                dirs = [own["memory"] / name, own["pids"] / name]
+                for d in dirs:
+                    d.mkdir(exist_ok=True)
+                (dirs[0] / "memory.limit_in_bytes").write_text(str(memory_bytes))
+                _try_write(dirs[0] / "memory.memsw.limit_in_bytes", str(memory_bytes))  # no swap
+                (dirs[1] / "pids.max").write_text(str(max_processes))
+                return cls(dirs)
+            if "v2" in own:
+                base = _v2_delegated(own["v2"])
+                d = base / name
+                d.mkdir(exist_ok=True)
+                (d / "memory.max").write_text(str(memory_bytes))
+                _try_write(d / "memory.swap.max", "0")
+                (d / "pids.max").write_text(str(max_processes))
+                return cls([d])
+        except OSError:
+            return None
+        return None
+
+    @classmethod
+    def existing(cls, name: str) -> "Cgroup":
+        """The cgroup ``name`` made by :meth:`create` in this process's hierarchy (to end it)."""
+        own = _own_cgroups()
+        if "memory" in own and "pids" in own:
+            return cls([own["memory"] / name, own["pids"] / name])
+        return cls([_v2_delegated(own["v2"]) / name] if "v2" in own else [])
+
+    def pids(self) -> set[int]:
+        found = set()
+        for f in self.procs_files:
+            try:
+                found |= {int(p) for p in Path(f).read_text().split()}
+            except OSError:
+                pass
+        return found
+
+    def out_of_memory(self) -> bool:
+        """Whether the kernel's tree hit the memory bound (the kernel then gets SIGKILL)."""
+        for d in self.dirs:
+            for name, key in (("memory.events", "oom_kill"), ("memory.oom_control", "oom_kill")):
+                try:
+                    counts = dict(line.split() for line in (d / name).read_text().splitlines())
+                except (OSError, ValueError):
+                    continue
+                if int(counts.get(key, 0)) > 0:
+                    return True
+        return False
+
+    def kill(self) -> None:
+        """SIGKILL every process in the cgroup (again, until none is left), then remove it."""
+        kill_file = self.dirs[0] / "cgroup.kill" if self.dirs else None
+        for _ in range(200):
+            pids = self.pids()
+            if not pids:
+                break
+            if kill_file is not None and kill_file.exists():
+                _try_write(kill_file, "1")
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+            time.sleep(0.01)
+        for d in self.dirs:
+            try:
+                d.rmdir()
+            except OSError:
+                pass
+
+
+def _v2_delegated(own: Path) -> Path:
+    """Where this process may create v2 cgroups with ``memory`` and ``pids``.
+
+    A v2 cgroup with processes cannot hand controllers to children, so the grading process
+    first moves into a leaf of its own (``grader``) and the kernels' cgroups are its siblings.
+    """
+    base = own.parent if own.name == "grader" else own
+    if "memory" not in (base / "cgroup.subtree_control").read_text().split() or \
+            "pids" not in (base / "cgroup.subtree_control").read_text().split():
+        leaf = base / "grader"
+        leaf.mkdir(exist_ok=True)
+        (leaf / "cgroup.procs").write_text(str(os.getpid()))  # fails here if others share the cgroup
+        (base / "cgroup.subtree_control").write_text("+memory +pids")
+    return base
+
+
+def _try_write(path: Path, text: str) -> bool:
+    try:
+        path.write_text(text)
+        return True
+    except OSError:
+        return False
+
+
+# -- what this machine allows ----------------------------------------------------------------
+
+def detect(memory_bytes: int = 2**30) -> tuple[str, bool, str]:
+    """``(level, cgroups, description)``: the isolation kernels get here (see the module docstring)."""
+    cgroups, cgroup = _probe_cgroup(memory_bytes)
+    level, description = _probe_level()
+    return level, cgroups, f"{description}; {cgroup}"
+
+
+def _probe_level() -> tuple[str, str]:
     if not sys.platform.startswith("linux"):
-        return False, f"no Linux namespaces on {sys.platform}"
-    if shutil.which("unshare") is None:
-        return False, "the unshare command (util-linux) is not installed"
-    # The probe does what a grading run does: hide a folder, keep a read-only one, start Python.
+        return NONE, f"scratch copies and per-process limits only (no bubblewrap on {sys.platform})"
+    if shutil.which("bwrap") is None:
+        return NONE, ("scratch copies and per-process limits only (bubblewrap is not installed: "
+                      "apt-get install bubblewrap)")
     with tempfile.TemporaryDirectory(prefix="minnas-probe-") as tmp:
-        cmd = kernel_command([sys.executable, "-I", "-c", "pass"], scratch=Path(tmp) / "scratch",
-                             copy_from=None, memory_bytes=2**30, cpu_seconds=10, namespaces=True,
-                             hide=[Path(tmp)], read_only=[Path(sys.prefix)])
+        cmd = kernel_command([sys.executable, "-I", "-c", "import os; assert os.getpid() == 2"],
+                             scratch=Path(tmp), copy_from=None, memory_bytes=2**30, cpu_seconds=10,
+                             level=BUBBLEWRAP, ipc_dir=Path(tmp))
         try:
             result = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
         except (OSError, subprocess.TimeoutExpired) as exc:
-            return False, f"unshare failed: {exc}"
+            return NONE, f"scratch copies and per-process limits only (bubblewrap failed: {exc})"
     if result.returncode != 0:
-        return False, f"unshare failed: {(result.stderr.strip().splitlines() or ['?'])[-1]}"
-    return True, "user, mount and network namespaces"
+        why = (result.stderr.strip().splitlines() or ["?"])[-1]
+        return NONE, f"scratch copies and per-process limits only (bubblewrap failed: {why})"
+    return BUBBLEWRAP, ("bubblewrap: own PID, network, IPC and user namespaces, allow-list files and "
+                        "environment, private /tmp and /dev/shm")
 
 
-def _mount(libc: ctypes.CDLL, source: str | None, target: str, fstype: str | None, flags: int,
-           data: str | None = None) -> None:
-    enc = lambda s: None if s is None else s.encode()  # noqa: E731
-    if libc.mount(enc(source), enc(target), enc(fstype), flags, enc(data)) != 0:
-        errno = ctypes.get_errno()
-        raise OSError(errno, f"mount {fstype or 'bind'} on {target}: {os.strerror(errno)}")
+def _probe_cgroup(memory_bytes: int) -> tuple[bool, str]:
+    if not sys.platform.startswith("linux"):
+        return False, "memory bounded per process only (RLIMIT_AS)"
+    group = Cgroup.create(f"minnas-probe-{os.getpid()}", memory_bytes, 64)
+    if group is None:
+        rlimit = "processes per user (RLIMIT_NPROC)" if os.geteuid() != 0 else "no process-count bound (root)"
+        return False, f"memory bounded per process only (RLIMIT_AS; no writable cgroup), {rlimit}"
+    group.kill()
+    version = "v1" if len(group.dirs) == 2 else "v2"
+    return True, f"memory and processes bounded per notebook, all of its processes together (cgroup {version})"
 
+
+# -- the launcher ----------------------------------------------------------------------------
 
 def _read_files(folder: Path) -> dict[str, bytes]:
     files, total = {}, 0
@@ -103,54 +328,66 @@ def _read_files(folder: Path) -> dict[str, bytes]:
     return files
 
 
-def _isolate(config: dict) -> None:
-    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-    for path in config["read_only"]:
-        if os.path.isdir(path):
-            _mount(libc, path, path, None, MS_BIND | MS_REC)
-            _mount(libc, None, path, None, MS_REMOUNT | MS_BIND | MS_RDONLY)
-    for path in config["hide"]:
-        if not os.path.isdir(path):
-            continue
-        # A kept folder under a hidden one is opened first and bound back on top of the tmpfs.
-        keep = [k for k in config["keep"] if os.path.isdir(k) and Path(path) in Path(k).parents]
-        fds = [os.open(k, os.O_PATH | os.O_DIRECTORY) for k in keep]
-        _mount(libc, "tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, "size=512m,mode=0755")
-        for k, fd in zip(keep, fds):
-            os.makedirs(k, exist_ok=True)
-            _mount(libc, f"/proc/self/fd/{fd}", k, None, MS_BIND)
-            os.close(fd)
+def _set_limits(config: dict) -> None:
+    import resource
 
-
-def main(argv: list[str]) -> None:
-    config, kernel = json.loads(argv[1]), argv[3:]
-    files = _read_files(Path(config["copy_from"])) if config["copy_from"] else {}
-    if config["namespaces"]:
-        _isolate(config)
-        # The kernel is root of the namespaces it was given and could unmount what hides the
-        # solutions. Mounts handed down to a child user namespace are locked: no unmounting
-        # them, no remounting them writable.
-        kernel = [*UNSHARE_LOCK, *kernel]
-    scratch = Path(config["scratch"])
-    scratch.mkdir(parents=True, exist_ok=True)
-    for name, data in files.items():
-        (scratch / name).parent.mkdir(parents=True, exist_ok=True)
-        (scratch / name).write_bytes(data)
-    os.chdir(scratch)
-    # IPython runs every file in $IPYTHONDIR/profile_default/startup: a kernel must not be able
-    # to plant code there for the next student's kernel.
-    os.environ["IPYTHONDIR"] = str(scratch / ".ipython")
-    if config["namespaces"]:  # the home folder is read-only: matplotlib's cache goes here instead
-        os.environ["MPLCONFIGDIR"] = str(scratch / ".matplotlib")
-    try:
-        import resource
-    except ImportError:  # Windows: no rlimits; the grader's time limits still apply
-        os.execvp(kernel[0], kernel)
     memory = config["memory_bytes"]
     resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
     cpu = config["cpu_seconds"]
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
     resource.setrlimit(resource.RLIMIT_FSIZE, (2**30, 2**30))
+    if not config["cgroup"] and config["max_processes"] and os.geteuid() != 0:
+        # Without a cgroup, the best bound on forking: this user's processes, plus a margin.
+        mine = sum(1 for p in Path("/proc").glob("[0-9]*") if _owner(p) == os.geteuid()) \
+            if Path("/proc").is_dir() else 0
+        n = mine + config["max_processes"]
+        resource.setrlimit(resource.RLIMIT_NPROC, (n, n))
+
+
+def _owner(path: Path) -> int:
+    try:
+        return path.stat().st_uid
+    except OSError:
+        return -1
+
+
+def main(argv: list[str]) -> None:
+    config, kernel = json.loads(argv[1]), argv[3:]
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    for procs in config["cgroup"]:
+        Path(procs).write_text(str(os.getpid()))
+    # The kernel talks to the grader over its sockets; what it writes to its own stdout and
+    # stderr (start-up notices, a flood from a broken process) must not reach the terminal.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.dup2(devnull, 2)
+    if config["level"] == BUBBLEWRAP:
+        # bwrap's child copies the submission into the private home, then becomes the kernel.
+        copy = 'cp -R /run/submission/. . 2>/dev/null; exec "$@"' if config["copy_from"] else 'exec "$@"'
+        kernel = [*bubblewrap_args(config), "--", "/bin/sh", "-c", copy, "sh", *kernel]
+    else:
+        files = _read_files(Path(config["copy_from"])) if config["copy_from"] else {}
+        scratch = Path(config["scratch"])
+        scratch.mkdir(parents=True, exist_ok=True)
+        for name, data in files.items():
+            (scratch / name).parent.mkdir(parents=True, exist_ok=True)
+            (scratch / name).write_bytes(data)
+        os.chdir(scratch)
+        env = _kernel_env(config, str(scratch))
+        os.environ.clear()
+        os.environ.update(env)
+        try:
+            os.setsid()  # its own session: signals to the grader's process group do not reach it
+        except OSError:
+            pass
+    try:
+        _set_limits(config)
+    except (ImportError, ValueError, OSError):  # Windows has no rlimits; the time limits still apply
+        pass
     os.execvp(kernel[0], kernel)
 
 
