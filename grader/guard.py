@@ -36,8 +36,9 @@ ip = sys.modules["IPython"].get_ipython()
 trusted = tuple(args["trusted"])
 
 def origin(obj):
-    mod = getattr(obj, "__module__", None) or getattr(type(obj), "__module__", "") or ""
-    return mod
+    if isinstance(obj, type(sys)):
+        return obj.__name__
+    return getattr(obj, "__module__", None) or getattr(type(obj), "__module__", "") or ""
 
 def foreign(obj):
     mod = origin(getattr(obj, "__func__", obj))
@@ -78,9 +79,21 @@ for name in args["modules"]:
 modules["builtins"] = builtins
 snapshot = {name: {"": id(sys.modules.get(name))} | {k: id(v) for k, v in vars(m).items()}
             for name, m in modules.items()}
+
+def replaced(module, name, attr):
+    """An attribute that is no longer the object it was: a patch, unless its own package rebound
+    it with one of its own objects (torch wraps some functions lazily, on first use)."""
+    if attr not in vars(module):
+        return True
+    value = vars(module)[attr]
+    package = origin(getattr(value, "__func__", value)).split(".")[0]
+    return name == "builtins" or package != name.split(".")[0]
+
+
 for name, before in (args["baseline"] or {}).items():
     now = snapshot.get(name, {})
-    changed = sorted(k for k, v in before.items() if now.get(k) != v)
+    changed = sorted(k for k, v in before.items() if now.get(k) != v
+                     and (not k or name not in modules or replaced(modules[name], name, k)))
     if "" in changed:
         found.append(f"sys.modules[{name!r}] replaced")
     names = [k for k in changed if k][:5]
@@ -113,8 +126,9 @@ for name in args["exercises"]:
         stack += [k for k in c.co_consts if hasattr(k, "co_names")]
     for used in sorted(names):
         obj = getattr(fn, "__globals__", {}).get(used)
-        if origin(obj).startswith("minnas") and (getattr(obj, "__name__", "") in args["exercises"]
-                                                 or any(hasattr(obj, e) for e in names & set(args["exercises"]))):
+        # the reference itself, or the minnas module that holds it
+        if origin(obj).startswith("minnas") and (getattr(obj, "__name__", "") in args["exercises"] or (
+                isinstance(obj, type(sys)) and any(hasattr(obj, e) for e in args["exercises"]))):
             found.append(f"`{name}` calls the minnas reference through `{used}`")
 RESULT = json.dumps({"found": found, "snapshot": snapshot if args["baseline"] is None else None})
 '''

@@ -284,7 +284,7 @@ except OSError:
         pasted = next(c for c in other.cells if c.metadata.get("nbgrader", {}).get("grade")
                       and c.cell_type == "code")
         if kind == "foreign_id":  # a markdown cell given an id of its own making
-            pasted = nbformat.v4.new_markdown_cell("my notes", metadata={"nbgrader": {
+            pasted = nbformat.v4.new_markdown_cell("my notes", id="my-notes", metadata={"nbgrader": {
                 "grade_id": "my_notes", "grade": True, "points": 5, "solution": False, "locked": False}})
         nb.cells.insert(3, pasted)
         return name, nb

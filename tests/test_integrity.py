@@ -4,7 +4,10 @@ class in grader/examples/adversarial/ graded in one batch with good submissions.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import time
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -13,7 +16,7 @@ from nbgrader.api import Gradebook
 from grader import course, sandbox
 from grader.__main__ import main
 from grader.execute import Limits
-from grader.integrity import (FAILED, LIMIT, NOTE, RESTORED, SUSPICIOUS, LessonSpec, check_structure,
+from grader.integrity import (FAILED, LIMIT, NOTE, RESTORED, SUSPICIOUS, TAMPERED, LessonSpec, check_structure,
                               repair_cell_ids, scan_code, student_cells)
 from grader.make_examples import ADVERSARIAL_KINDS, ADVERSARIAL_LESSON, adversarial
 
@@ -136,77 +139,189 @@ def test_adversarial_class_on_disk_matches_the_generator():
 
 # -- the adversarial class, graded ------------------------------------------------------------
 
-ISOLATED = sandbox.namespaces_available()[0]
+LEVEL, CGROUPS, _ = sandbox.detect()
+ISOLATED = LEVEL == sandbox.BUBBLEWRAP
 LIMITS = Limits(cell_s=10, notebook_s=60, memory_bytes=4 * 2**30)
 
-# kind: (score, status, {flag kinds}, words in one of the flags). Scores out of 10; partial = 7.
+# kind: (score, status, {flag kinds that must be there}, words in one of the flags). Scores out
+# of 10: perfect 10, partial 7, blank 0. An attack either gets the score the answers deserve or a
+# flag for the instructor that names it; a flag never changes a score by itself.
 EXPECTED = {
-    "infinite_loop": (8, "graded", {LIMIT}, "cell time limit (10 s)"),
+    "infinite_loop": (5, "graded", {LIMIT}, "did not stop"),
     "memory_hog": (8, "graded", {LIMIT}, "memory limit (4 GiB): MemoryError"),
     "kernel_exit": (5, "graded", {LIMIT, SUSPICIOUS}, "the kernel exited with status 3"),
     "stderr_warning": (10, "graded", {NOTE}, "wrote to stderr during a test"),
-    "edited_test": (7, "graded", {RESTORED}, "locked cell edited: restored"),
-    "deleted_test": (7, "graded", {RESTORED}, "deleted locked cell re-added"),
+    "edited_test": (7, "graded", {TAMPERED}, "locked cell edited: restored"),
+    "deleted_test": (7, "graded", {TAMPERED}, "deleted locked cell re-added"),
     "duplicated_cell": (10, "graded", {RESTORED}, "cell duplicated (2 copies)"),
     "renamed_notebook": (0, "failed", {FAILED}, "found: 01_least_squares-Copy1.ipynb"),
     "invalid_json": (0, "failed", {FAILED}, "not a valid notebook: NotJSONError"),
     "huge_output": (10, "graded", {NOTE}, "characters truncated"),
     # The patched helpers make the failing tests pass: flagged, not zeroed; the instructor decides.
-    "rebinds_helper": (10, "graded", {SUSPICIOUS}, "patches `np.allclose`"),
-    # Isolated, the solutions folder is empty and the student's own (wrong) version stays.
+    "rebinds_helper": (10, "graded", {SUSPICIOUS}, "numpy.allclose, isclose patched"),
+    # Isolated, the solutions folder does not exist and the student's own (wrong) version stays.
     "reads_solutions": (7 if ISOLATED else 10, "graded", {SUSPICIOUS}, "locates files through `minnas.__file__`"),
-    "calls_reference": (10, "graded", {SUSPICIOUS}, "imports the reference `ridge`"),
+    "calls_reference": (10, "graded", {SUSPICIOUS}, "`ridge` calls the minnas reference through `_ridge`"),
     "wrong_folder": (0, "failed", {FAILED}, "(wrong folder)"),
+    # -- hurting the grader or the others: in its own PID namespace the kernel finds no one --
+    "kills_grader": (10, "graded", {SUSPICIOUS}, "getppid"),
+    "kills_neighbours": (10, "graded", {SUSPICIOUS}, "a thread of the submission is running"),
+    "survives_setsid": (10, "graded", {SUSPICIOUS}, "subprocess"),
+    "survives_fork": (10, "graded", {SUSPICIOUS}, "fork"),
+    "output_flood": (5, "graded", {LIMIT, NOTE}, "characters truncated"),
+    "one_huge_print": (10, "graded", {NOTE}, "characters truncated"),
+    "forked_memory": (10, "graded", {SUSPICIOUS} | ({LIMIT} if CGROUPS else set()),
+                      "hit their memory limit together" if CGROUPS else "fork"),
+    "fork_bomb": (10, "graded", {SUSPICIOUS}, "fork"),
+    "tmp_litter": (10, "graded", set(), ""),
+    # -- full marks for no work: every answer wrong --
+    "input_transformer": (10, "graded", {SUSPICIOUS}, "input_transformers_cleanup holds __main__._no_tests"),
+    "input_transformer_post": (10, "graded", {SUSPICIOUS}, "input_transformers_post holds __main__.<lambda>"),
+    "ast_transformer": (0, "graded", {SUSPICIOUS}, "ast_transformers holds __main__._DropAsserts"),
+    "ast_transformer_insert": (0, "graded", {SUSPICIOUS}, "ast_transformers holds __main__._Quiet"),
+    "event_hook": (3, "graded", {SUSPICIOUS}, "a pre_run_cell event hook __main__._swap"),
+    "event_hook_execute": (3, "graded", {SUSPICIOUS}, "a pre_execute event hook __main__._swap"),
+    "silenced_errors": (10, "graded", {SUSPICIOUS}, "the kernel's session's `send` replaced"),
+    "silenced_errors_class": (10, "graded", {SUSPICIOUS}, "the kernel's session's `send` replaced"),
+    "fakes_equality": (None, "graded", {SUSPICIOUS}, "__eq__"),
+    "fakes_equality_type": (None, "graded", {SUSPICIOUS}, "__eq__"),
+    "patches_alias": (10, "graded", {SUSPICIOUS}, "numpy.allclose, isclose patched"),
+    "patches_vars": (10, "graded", {SUSPICIOUS}, "numpy.allclose, isclose patched"),
+    "patches_sys_modules": (10, "graded", {SUSPICIOUS}, "numpy.allclose, isclose patched"),
+    "patches_importlib": (10, "graded", {SUSPICIOUS}, "numpy.allclose, isclose patched"),
+    "reference_renamed": (2, "graded", {SUSPICIOUS}, "`ridge` is the minnas reference"),
+    "reference_dynamic": (2, "graded", {SUSPICIOUS}, "`ridge` calls the minnas reference through `_m`"),
+    # -- reading what is not theirs: isolated, there is nothing to read --
+    "snoops_files": (10, "graded", {SUSPICIOUS}, "path outside its folder"),
+    "snoops_environment": (10, "graded", set(), ""),
+    "foreign_cell": (10, "graded", {TAMPERED}, "nbgrader id the lesson does not have"),
+    "foreign_id": (10, "graded", {TAMPERED}, "nbgrader id the lesson does not have"),
 }
+# Attacks that, without bubblewrap's PID namespace, would reach other processes of this machine.
+UNSAFE_WITHOUT_ISOLATION = {"kills_grader", "kills_neighbours", "fork_bomb", "forked_memory", "survives_fork",
+                            "survives_setsid"}
+KINDS = [k for k in EXPECTED if ISOLATED or k not in UNSAFE_WITHOUT_ISOLATION]
+CORRECT = ("perfect", "ada", "grace", "alan")  # correct students graded beside the attackers
+SECRET = "minnas-test-secret-4b1d"
 
 
 def test_every_kind_has_an_expectation():
-    assert set(EXPECTED) == set(ADVERSARIAL_KINDS) and len(EXPECTED) >= 12
+    assert set(EXPECTED) == set(ADVERSARIAL_KINDS) and len(EXPECTED) >= 40
+
+
+def _leftovers() -> list[str]:
+    """Processes and /tmp entries an adversarial run may have left: there must be none."""
+    found = [f"/tmp/{p.name}" for p in Path("/tmp").iterdir()
+             if p.name.startswith(("minnas-litter", "minnas-grading-", "minnas-probe-"))]
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if cmd.startswith(("sleep 4321", "sleep 4322")) or "adversarial-run" in cmd:
+            found.append(f"process {proc.name}: {cmd[:80]}")
+    return found
 
 
 @pytest.fixture(scope="module")
 def adversarial_runs(tmp_path_factory):
-    """The adversarial class plus the honest perfect and partial lesson 01, graded twice."""
-    root = tmp_path_factory.mktemp("adversarial")
+    """The adversarial class among correct students (jobs=2); then some of it again with jobs=1,
+    for determinism across --jobs."""
+    root = tmp_path_factory.mktemp("adversarial-run")
     submissions = root / "submissions"
-    shutil.copytree(course.ADVERSARIAL, submissions)
-    for student in ("perfect", "partial"):
-        shutil.copytree(course.EXAMPLES / student / L01, submissions / student / L01)
-    first = course.autograde(submissions, root / "work", feedback=False, progress=False, jobs=2, limits=LIMITS)
-    first_grades = {k: (g.score, g.status, list(g.flags)) for k, g in first.grades.items()}
-    second = course.autograde(submissions, root / "work", feedback=False, progress=False, jobs=2, limits=LIMITS)
-    return first_grades, second
+    for kind in KINDS:
+        shutil.copytree(course.ADVERSARIAL / kind, submissions / kind)
+    for student in CORRECT:
+        shutil.copytree(course.EXAMPLES / "perfect" / L01, submissions / student / L01)
+    shutil.copytree(course.EXAMPLES / "partial" / L01, submissions / "partial" / L01)
+    os.environ[SECRET.upper().replace("-", "_")] = SECRET  # in the grader's environment only
+    try:
+        first = course.autograde(submissions, root / "work", feedback=False, progress=False, jobs=2, limits=LIMITS)
+    finally:
+        del os.environ[SECRET.upper().replace("-", "_")]
+    again = root / "again"
+    for kind in ("infinite_loop", "kernel_exit", "edited_test", "huge_output", "rebinds_helper",
+                 "input_transformer", "output_flood", "foreign_cell", "perfect", "partial"):
+        shutil.copytree(submissions / kind, again / kind)
+    second = course.autograde(again, root / "work2", feedback=False, progress=False, jobs=1, limits=LIMITS)
+    return first, second
 
 
-@pytest.mark.parametrize("kind", sorted(EXPECTED))
+@pytest.mark.parametrize("kind", KINDS)
 def test_adversarial_submission_gets_its_score_and_flag(adversarial_runs, kind):
-    _, results = adversarial_runs
+    results, _ = adversarial_runs
     score, status, kinds, words = EXPECTED[kind]
     grade = results.grades[kind, L01]
-    assert (grade.score, grade.status) == (score, status), grade
-    assert {f.kind for f in grade.flags} == kinds, grade.flags
-    assert any(words in f.message for f in grade.flags), grade.flags
-    assert grade.needs_attention() == bool(kinds & {FAILED, LIMIT, SUSPICIOUS})
+    assert grade.status == status and score in (None, grade.score), grade
+    assert kinds <= {f.kind for f in grade.flags}, grade.flags
+    assert any(words in f.message for f in grade.flags) or not kinds, grade.flags
+    if grade.score > (score if score is not None else 0):
+        assert grade.needs_attention(), f"more points than the answers deserve, and no flag: {grade}"
 
 
-def test_good_submissions_in_the_batch_are_unaffected(adversarial_runs):
-    _, results = adversarial_runs
-    assert (results.grades["perfect", L01].score, results.grades["partial", L01].score) == (10, 7)
-    assert results.grades["perfect", L01].flags == results.grades["partial", L01].flags == []
+def test_correct_students_among_attackers_are_unaffected(adversarial_runs):
+    results, _ = adversarial_runs
+    for student in CORRECT:
+        grade = results.grades[student, L01]
+        assert (grade.score, grade.status, grade.flags) == (10, "graded", []), grade
+    assert (results.grades["partial", L01].score, results.grades["partial", L01].flags) == (7, [])
+    assert results.csv_path.is_file() and (results.workdir / "report.md").is_file()
 
 
-def test_grading_twice_gives_identical_scores_and_flags(adversarial_runs):
+def test_nothing_of_a_run_is_left_behind(adversarial_runs):
+    results, _ = adversarial_runs
+    assert _leftovers() == [], "processes or /tmp files outlived the run"
+    assert not list(results.workdir.glob(".run-*")), "the run folder must be removed"
+
+
+def test_nothing_of_the_grader_reaches_a_kernel(adversarial_runs):
+    results, _ = adversarial_runs
+    texts = {}
+    for kind in ("snoops_files", "snoops_environment"):
+        nb = nbformat.read(results.workdir / "autograded" / kind / L01 / f"{L01}.ipynb", as_version=4)
+        texts[kind] = json.dumps([c.get("outputs", []) for c in nb.cells])  # what the kernel printed
+    for kind, text in texts.items():
+        assert SECRET not in text, f"{kind}: the grader's environment reached the kernel"
+        if ISOLATED:
+            assert str(results.workdir) not in text and "gradebook.db'" not in text, kind
+            assert "connected to" not in text, f"{kind}: a host Unix socket was reachable"
+
+
+def test_grading_is_deterministic_across_jobs(adversarial_runs):
     first, second = adversarial_runs
-    assert first == {k: (g.score, g.status, list(g.flags)) for k, g in second.grades.items()}
+    for key, grade in second.grades.items():
+        other = first.grades[key]
+        assert (grade.score, grade.status, grade.flags) == (other.score, other.status, other.flags), key
 
 
 def test_the_gradebook_holds_every_student(adversarial_runs):
-    _, results = adversarial_runs
+    results, _ = adversarial_runs
     with Gradebook(f"sqlite:///{results.workdir / 'gradebook.db'}") as gb:
         assert sorted(s.id for s in gb.students) == sorted(results.students)
         for (student, lesson), grade in results.grades.items():
             if grade.status != "missing":
                 assert gb.find_submission(lesson, student).score == grade.score
+
+
+def test_links_and_oversized_files_are_refused(tmp_path):
+    submissions = tmp_path / "class"
+    shutil.copytree(course.EXAMPLES / "perfect" / L01, submissions / "perfect" / L01)
+    (submissions / "linked" / L01).mkdir(parents=True)
+    (submissions / "linked" / L01 / f"{L01}.ipynb").symlink_to(course.SOLUTIONS / L01 / f"{L01}.ipynb")
+    (submissions / "folder_link").mkdir()
+    (submissions / "folder_link" / L01).symlink_to(course.SOLUTIONS / L01)
+    big = submissions / "big" / L01 / f"{L01}.ipynb"
+    big.parent.mkdir(parents=True)
+    nb = sample("perfect")
+    nb.cells[-1].source += "\n# " + "x" * (2 * 2**20)
+    nbformat.write(nb, big)
+    results = course.autograde(submissions, tmp_path / "work", feedback=False, progress=False, jobs=2,
+                               limits=Limits(cell_s=10, notebook_s=60, notebook_bytes=2**20))
+    assert results.grades["perfect", L01].score == 10
+    for student, words in (("linked", "is a symbolic link"), ("folder_link", "is a symbolic link"),
+                           ("big", "over the limit of 1 MiB")):
+        grade = results.grades[student, L01]
+        assert (grade.status, grade.score) == ("failed", 0) and words in grade.detail, grade
 
 
 def test_the_exit_status_says_when_something_needs_attention(tmp_path, capsys):
@@ -237,3 +352,27 @@ def test_a_kernel_that_ignores_the_interrupt_is_stopped_and_the_batch_goes_on(tm
     assert any(f.kind == LIMIT and "did not stop" in f.message for f in stubborn.flags), stubborn.flags
     assert any(f.kind == SUSPICIOUS and "interrupted" in f.message for f in stubborn.flags), stubborn.flags
     assert results.grades["perfect", L01].score == 10
+
+
+def test_a_worker_that_dies_fails_only_its_own_item():
+    items = [1, 2, 3, 4]
+    out = {item: (result, error) for item, result, error in course._run(_die_on_three, items, 2, False, "t")}
+    assert {k: v[0] for k, v in out.items() if k != 3} == {1: 2, 2: 4, 4: 8}
+    assert out[3][0] is None and "died twice" in str(out[3][1])
+
+
+def test_a_worker_past_the_hard_limit_is_stopped(tmp_path):
+    out = list(course._run(_sleep, [0.1, 30], 2, False, "t", hard_s=3))
+    assert dict((i, r) for i, r, _ in out)[0.1] == 0.1
+    assert isinstance(next(e for i, _, e in out if i == 30), TimeoutError)
+
+
+def _die_on_three(x: int) -> int:
+    if x == 3:
+        os._exit(1)
+    return 2 * x
+
+
+def _sleep(seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds

@@ -1,12 +1,15 @@
-"""The kernel sandbox: rlimits everywhere; where Linux allows it, hidden paths, a read-only
-repository and no network. A small Python program stands in for the kernel."""
+"""The kernel sandbox: rlimits everywhere; with bubblewrap an allow-list view of the files and
+environment, its own PID and network namespaces, private /tmp; a cgroup per notebook where the
+machine allows one. A small Python program stands in for the kernel."""
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -14,114 +17,189 @@ import pytest
 from grader import sandbox
 from grader.execute import Limits
 
-AVAILABLE, WHY = sandbox.namespaces_available()
-needs_namespaces = pytest.mark.skipif(not AVAILABLE, reason=f"no namespaces here: {WHY}")
+LEVEL, CGROUPS, WHY = sandbox.detect()
+needs_bubblewrap = pytest.mark.skipif(LEVEL != sandbox.BUBBLEWRAP, reason=f"no bubblewrap here: {WHY}")
+needs_cgroups = pytest.mark.skipif(not CGROUPS, reason=f"no writable cgroup here: {WHY}")
+LEVELS = [sandbox.NONE, pytest.param(sandbox.BUBBLEWRAP, marks=needs_bubblewrap)]
 
 
-def run(code: str, tmp_path: Path, namespaces: bool, memory: int = 2**31, **kw) -> subprocess.CompletedProcess:
-    cmd = sandbox.kernel_command([sys.executable, "-c", textwrap.dedent(code)], scratch=kw.pop("scratch"),
-                                 memory_bytes=memory, cpu_seconds=20, namespaces=namespaces, **kw)
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+def run(code: str, level: str, memory: int = 2**31, **kw) -> subprocess.CompletedProcess:
+    """Run ``code`` as the kernel would be run; its stdout comes back through a file in ``scratch``
+    (the launcher sends the kernel's own stdout and stderr to /dev/null)."""
+    out = kw["ipc_dir"] / "out.txt"
+    wrapped = f"import sys\nsys.stdout = sys.stderr = open({str(out)!r}, 'w', buffering=1)\n" + textwrap.dedent(code)
+    cmd = sandbox.kernel_command([sys.executable, "-c", wrapped], memory_bytes=memory, cpu_seconds=20,
+                                 level=level, **kw)
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    result.stdout = out.read_text() if out.exists() else ""
+    return result
 
 
 @pytest.fixture
 def layout(tmp_path):
-    """A submission folder, a secret folder (the solutions) and a read-only folder (the repo)."""
+    """A submission folder, a secret folder (the solutions) and a folder for the kernel's sockets."""
     submission = tmp_path / "submissions" / "ada" / "01"
     submission.mkdir(parents=True)
     (submission / "data.txt").write_text("mine")
     secret = tmp_path / "solutions"
     secret.mkdir()
     (secret / "answer.txt").write_text("42")
-    repo = tmp_path / "repo"
-    repo.mkdir()
-    return {"submission": submission, "secret": secret, "repo": repo, "tmp": tmp_path}
+    ipc = tmp_path / "run" / "k0"
+    ipc.mkdir(parents=True)
+    return {"submission": submission, "secret": secret, "ipc": ipc, "tmp": tmp_path}
 
 
-def test_namespaces_available_says_why():
-    assert isinstance(AVAILABLE, bool) and WHY
+def test_detect_says_what_isolation_this_machine_gives():
+    assert LEVEL in (sandbox.BUBBLEWRAP, sandbox.NONE) and isinstance(CGROUPS, bool)
+    assert ("cgroup" in WHY) == CGROUPS, WHY
 
 
-@pytest.mark.parametrize("namespaces", [False, pytest.param(True, marks=needs_namespaces)])
-def test_the_kernel_starts_in_a_scratch_copy_of_its_submission(layout, namespaces):
+@pytest.mark.parametrize("level", LEVELS)
+def test_the_kernel_starts_in_a_copy_of_its_submission(layout, level):
     scratch = layout["tmp"] / "scratch" / "ada"
     result = run("""
         import os
-        print(os.getcwd(), open("data.txt").read())
+        print(open("data.txt").read())
         open("new.txt", "w").write("x")
-    """, layout["tmp"], namespaces, scratch=scratch, copy_from=layout["submission"],
-        hide=[layout["tmp"] / "scratch"] if namespaces else [])
+    """, level, scratch=scratch, copy_from=layout["submission"], ipc_dir=layout["ipc"])
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == [str(scratch), "mine"]
-    assert not (layout["submission"] / "new.txt").exists()  # the original is untouched
+    assert result.stdout.split() == ["mine"], result.stdout
+    assert not (layout["submission"] / "new.txt").exists(), "the original must stay untouched"
 
 
-@pytest.mark.parametrize("namespaces", [False, pytest.param(True, marks=needs_namespaces)])
-def test_the_memory_limit_turns_a_huge_allocation_into_memory_error(layout, namespaces):
+@pytest.mark.parametrize("level", LEVELS)
+def test_the_memory_limit_turns_a_huge_allocation_into_memory_error(layout, level):
     result = run("""
         try:
             bytearray(3 * 2**30)
         except MemoryError:
             print("MemoryError")
-    """, layout["tmp"], namespaces, memory=2**30, scratch=layout["tmp"] / "s", copy_from=None)
-    assert result.stdout.strip() == "MemoryError", result.stderr
+    """, level, memory=2**30, scratch=layout["tmp"] / "s", copy_from=None, ipc_dir=layout["ipc"])
+    assert result.stdout.strip() == "MemoryError", (result.stdout, result.stderr)
 
 
-@needs_namespaces
-def test_hidden_paths_are_empty_and_the_repository_is_read_only(layout):
+@pytest.mark.parametrize("level", LEVELS)
+def test_the_environment_is_an_allow_list(layout, level, monkeypatch):
+    monkeypatch.setenv("MINNAS_SECRET_TOKEN", "hunter2")
+    result = run("import os\nprint(sorted(os.environ))", level, scratch=layout["tmp"] / "s", copy_from=None,
+                 ipc_dir=layout["ipc"])
+    assert "MINNAS_SECRET_TOKEN" not in result.stdout and "HOME" in result.stdout, result.stdout
+
+
+@needs_bubblewrap
+def test_the_kernel_sees_only_the_allow_list(layout):
     result = run(f"""
-        import os
-        print(sorted(os.listdir({str(layout["secret"])!r})))
+        import os, minnas, numpy
+        print(sorted(os.listdir({str(layout["tmp"])!r})))
+        print(os.path.exists({str(layout["secret"] / "answer.txt")!r}), os.path.exists({str(Path.home())!r} + "/.bashrc"))
+        print(os.path.exists({str(Path(sandbox.__file__).parents[1] / "solutions")!r}))
         try:
-            open({str(layout["repo"] / "x.py")!r}, "w")
+            open(os.path.join(os.path.dirname(minnas.__file__), "x.py"), "w")
         except OSError as exc:
             print(type(exc).__name__)
-    """, layout["tmp"], True, scratch=layout["tmp"] / "s", copy_from=None, hide=[layout["secret"]],
-        read_only=[layout["repo"]])
+    """, sandbox.BUBBLEWRAP, scratch=layout["tmp"] / "s", copy_from=None, ipc_dir=layout["ipc"])
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["[]", "OSError"]
-    assert (layout["secret"] / "answer.txt").read_text() == "42"  # hidden from the kernel only
+    lines = result.stdout.splitlines()
+    assert lines[0] == "['run']", f"only the socket folder's parents should exist: {lines}"
+    assert lines[1:] == ["False False", "False", "OSError"], lines
 
 
-@needs_namespaces
-def test_the_kernel_cannot_unmount_or_remount_what_hides_and_protects(layout):
-    result = run(f"""
-        import ctypes, ctypes.util, os
-        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-        print(libc.umount2({str(layout["secret"]).encode()!r}, 2),              # MNT_DETACH
-              libc.mount(None, {str(layout["repo"]).encode()!r}, None, 32 | 4096, None),  # remount,bind rw
-              sorted(os.listdir({str(layout["secret"])!r})))
-    """, layout["tmp"], True, scratch=layout["tmp"] / "s", copy_from=None, hide=[layout["secret"]],
-        read_only=[layout["repo"]])
-    assert result.stdout.split() == ["-1", "-1", "[]"], (result.stdout, result.stderr)
-
-
-@needs_namespaces
-def test_a_kept_folder_stays_visible_inside_a_hidden_one(layout):
-    keep = layout["secret"] / "own"
-    keep.mkdir()
-    (keep / "mine.txt").write_text("ok")
-    result = run(f"""
+@needs_bubblewrap
+def test_the_kernel_sees_and_signals_only_its_own_processes(layout):
+    result = run("""
         import os
-        print(sorted(os.listdir({str(layout["secret"])!r})), open({str(keep / "mine.txt")!r}).read())
-    """, layout["tmp"], True, scratch=layout["tmp"] / "s", copy_from=None, hide=[layout["secret"]],
-        keep=[keep])
-    assert result.stdout.split() == ["['own']", "ok"], result.stderr
+        print(os.getpid(), sorted(int(p) for p in os.listdir("/proc") if p.isdigit()))
+        try:
+            os.kill(os.getppid(), 9)
+            print("parent signalled")
+        except OSError as exc:
+            print(type(exc).__name__)
+    """, sandbox.BUBBLEWRAP, scratch=layout["tmp"] / "s", copy_from=None, ipc_dir=layout["ipc"])
+    lines = result.stdout.splitlines()
+    assert lines[0] == "2 [1, 2]", f"a fresh PID namespace: bwrap's init and the kernel, {lines}"
+    assert result.returncode == 0, "killing its parent inside the namespace reaches nothing outside"
 
 
-@pytest.mark.parametrize("namespaces", [False, pytest.param(True, marks=needs_namespaces)])
-def test_a_server_on_this_machine_is_out_of_reach_in_namespaces(layout, namespaces):
-    with socket.create_server(("127.0.0.1", 0)) as server:
+@needs_bubblewrap
+def test_processes_the_kernel_started_die_with_it(layout):
+    marker = f"{os.getpid() % 1000 + 5000}"
+    run(f"""
+        import subprocess
+        subprocess.Popen(["setsid", "sleep", "{marker}"])
+    """, sandbox.BUBBLEWRAP, scratch=layout["tmp"] / "s", copy_from=None, ipc_dir=layout["ipc"])
+    time.sleep(0.5)
+    survivors = [p for p in Path("/proc").glob("[0-9]*") if _cmdline(p) == f"sleep\0{marker}\0"]
+    assert survivors == [], "a setsid'd child must not outlive the sandbox"
+
+
+def _cmdline(proc: Path) -> str:
+    try:
+        return (proc / "cmdline").read_text()
+    except OSError:
+        return ""
+
+
+@needs_bubblewrap
+def test_tmp_is_private_and_size_limited(layout):
+    name = f"minnas-sandbox-test-{os.getpid()}"
+    result = run(f"""
+        open("/tmp/{name}", "w").write("x")
+        try:
+            open("/dev/shm/big", "wb").write(b"x" * (2**30 + 2**20))
+        except OSError as exc:
+            print(type(exc).__name__)
+    """, sandbox.BUBBLEWRAP, memory=2**31, scratch=layout["tmp"] / "s", copy_from=None, ipc_dir=layout["ipc"])
+    assert result.stdout.strip() == "OSError", result.stdout
+    assert not Path(f"/tmp/{name}").exists(), "the kernel's /tmp is its own"
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_no_host_or_unix_socket_is_reachable_in_bubblewrap(layout, level, tmp_path):
+    path = Path("/tmp") / f"minnas-sandbox-{os.getpid()}.sock"
+    with socket.create_server(("127.0.0.1", 0)) as server, socket.socket(socket.AF_UNIX) as unix:
+        path.unlink(missing_ok=True)
+        unix.bind(str(path))
+        unix.listen()
         port = server.getsockname()[1]
         result = run(f"""
             import socket
+            for family, address in ((socket.AF_INET, ("127.0.0.1", {port})), (socket.AF_UNIX, {str(path)!r})):
+                try:
+                    s = socket.socket(family)
+                    s.settimeout(5)
+                    s.connect(address)
+                    print("reached")
+                except OSError:
+                    print("unreachable")
+        """, level, scratch=layout["tmp"] / "s", copy_from=None, ipc_dir=layout["ipc"])
+    path.unlink(missing_ok=True)
+    expected = ["unreachable"] * 2 if level == sandbox.BUBBLEWRAP else ["reached"] * 2
+    assert result.stdout.split() == expected, result.stderr
+
+
+@needs_cgroups
+def test_a_cgroup_bounds_the_processes_of_a_kernel_together_and_ends_them(layout):
+    group = sandbox.Cgroup.create(f"minnas-test-{os.getpid()}", 2**30, 32)
+    try:
+        result = run("""
+            import os, time
+            children = 0
             try:
-                socket.create_connection(("127.0.0.1", {port}), timeout=5).close()
-                print("reached")
+                for _ in range(100):
+                    if os.fork() == 0:
+                        time.sleep(120)
+                        os._exit(0)
+                    children += 1
             except OSError:
-                print("unreachable")
-        """, layout["tmp"], namespaces, scratch=layout["tmp"] / "s", copy_from=None)
-    assert result.stdout.strip() == ("unreachable" if namespaces else "reached"), result.stderr
+                pass
+            print(children)
+        """, sandbox.NONE, scratch=layout["tmp"] / "s", copy_from=None, ipc_dir=layout["ipc"],
+            cgroup=group.procs_files, max_processes=32)
+        assert 0 < int(result.stdout.strip()) < 32, result.stdout
+        assert group.pids(), "the sleeping children are still in the cgroup"
+    finally:
+        group.kill()
+    assert group.pids() == set() and not any(d.exists() for d in group.dirs)
 
 
 def test_limits_must_be_positive():
@@ -129,3 +207,5 @@ def test_limits_must_be_positive():
         Limits(cell_s=0)
     with pytest.raises(ValueError, match="memory_bytes"):
         Limits(memory_bytes=-1)
+    with pytest.raises(ValueError, match="max_processes"):
+        Limits(max_processes=0)
