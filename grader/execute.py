@@ -40,8 +40,8 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from traitlets.config import Config
 
 from grader import guard, sandbox
-from grader.integrity import (FAILED, LIMIT, NOTE, SUSPICIOUS, Flag, LessonSpec, check_structure,
-                              repair_cell_ids, scan_code, student_cells)
+from grader.integrity import FAILED, LIMIT, NOTE, SUSPICIOUS, Flag, LessonSpec, check_structure, repair_cell_ids
+from grader.scan import scan_code, student_cells
 
 KERNEL_ARGS = ["--HistoryManager.hist_file=:memory:", "--IPKernelApp.log_level=ERROR"]
 MAX_OUTPUTS_PER_CELL = 200

@@ -17,7 +17,8 @@ from grader import course, sandbox
 from grader.__main__ import main
 from grader.execute import Limits
 from grader.integrity import (FAILED, LIMIT, NOTE, RESTORED, SUSPICIOUS, TAMPERED, LessonSpec, check_structure,
-                              repair_cell_ids, scan_code, student_cells)
+                              repair_cell_ids)
+from grader.scan import scan_code, student_cells
 from grader.make_examples import ADVERSARIAL_KINDS, ADVERSARIAL_LESSON, adversarial
 
 LESSONS = course.lesson_names()

@@ -10,7 +10,8 @@ import json
 import pytest
 
 from grader import course
-from grader.integrity import SUSPICIOUS, LessonSpec, scan_code
+from grader.integrity import SUSPICIOUS, LessonSpec
+from grader.scan import scan_code
 
 L01 = "01_least_squares"  # numpy; tests use np.allclose, np.isclose, np.linalg.norm, len
 L07 = "07_darts"          # torch; tests use torch.allclose, getattr
