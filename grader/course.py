@@ -364,10 +364,11 @@ def _find_notebook(submissions: Path, grade: Grade, unknown: list[str]) -> Path 
     student, lesson = grade.student, grade.lesson
     source = submissions / student / lesson
     expected = f"{lesson}.ipynb"
-    # A link could hand in any file the grader can read (the instructor's own notebook, say).
-    link = next((p for p in (submissions / student, source, source / expected) if p.is_symlink()), None)
-    if link is not None:
-        grade.status, grade.detail = "failed", f"{link.relative_to(submissions)} is a symbolic link"
+    # A link could hand in any file the grader can read (the instructor's own notebook, say),
+    # and a FIFO or device file could stall whatever reads it.
+    odd = _odd_entry(submissions, student, lesson)
+    if odd:
+        grade.status, grade.detail = "failed", odd
     elif (source / expected).is_file():
         return source / expected
     elif source.is_dir():
@@ -383,6 +384,28 @@ def _find_notebook(submissions: Path, grade: Grade, unknown: list[str]) -> Path 
     if grade.status == "failed":
         grade.flags.append(Flag(FAILED, "", grade.detail))
     return None
+
+
+def _odd_entry(submissions: Path, student: str, lesson: str) -> str:
+    """Why ``student``'s folder for ``lesson`` holds what no submission may (a link, a special
+    file), or ``""``. Nothing is followed: links are seen as links."""
+    import stat
+
+    folder = submissions / student / lesson
+    paths = [submissions / student, folder]
+    if folder.is_dir() and not folder.is_symlink():
+        for root, dirs, files in os.walk(folder):
+            paths += [Path(root) / name for name in dirs + files]
+    for path in paths:
+        try:
+            mode = path.lstat().st_mode
+        except OSError:
+            continue
+        if stat.S_ISLNK(mode):
+            return f"{path.relative_to(submissions)} is a symbolic link"
+        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            return f"{path.relative_to(submissions)} is not a plain file"
+    return ""
 
 
 def _run(function: Callable, items: list, jobs: int, progress: bool, desc: str, hard_s: float | None = None,

@@ -197,6 +197,16 @@ class _SandboxedKernelManager(AsyncKernelManager):
     def format_kernel_cmd(self, extra_arguments=None):
         return sandbox.kernel_command(super().format_kernel_cmd(extra_arguments), **self.sandbox_options)
 
+    @property
+    def kernel_spec(self):
+        # Jupyter's "message" interrupt: the kernel interrupts itself when asked on its control
+        # channel. A SIGINT to the launcher's process group would not reach a kernel that
+        # bubblewrap started in a session of its own.
+        spec = super().kernel_spec
+        if spec is not None:
+            spec.interrupt_mode = "message"
+        return spec
+
 
 def _kernel_manager(task: Task, cgroup: sandbox.Cgroup | None) -> _SandboxedKernelManager:
     task.ipc_dir.mkdir(parents=True, exist_ok=True)

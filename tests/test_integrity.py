@@ -148,7 +148,7 @@ LIMITS = Limits(cell_s=10, notebook_s=60, memory_bytes=4 * 2**30)
 # of 10: perfect 10, partial 7, blank 0. An attack either gets the score the answers deserve or a
 # flag for the instructor that names it; a flag never changes a score by itself.
 EXPECTED = {
-    "infinite_loop": (5, "graded", {LIMIT}, "did not stop"),
+    "infinite_loop": (8, "graded", {LIMIT}, "cell time limit (10 s)"),
     "memory_hog": (8, "graded", {LIMIT}, "memory limit (4 GiB): MemoryError"),
     "kernel_exit": (5, "graded", {LIMIT, SUSPICIOUS}, "the kernel exited with status 3"),
     "stderr_warning": (10, "graded", {NOTE}, "wrote to stderr during a test"),
@@ -169,7 +169,7 @@ EXPECTED = {
     "kills_neighbours": (10, "graded", {SUSPICIOUS}, "a thread of the submission is running"),
     "survives_setsid": (10, "graded", {SUSPICIOUS}, "subprocess"),
     "survives_fork": (10, "graded", {SUSPICIOUS}, "fork"),
-    "output_flood": (5, "graded", {LIMIT, NOTE}, "characters truncated"),
+    "output_flood": (10, "graded", {LIMIT, NOTE}, "characters truncated"),
     "one_huge_print": (10, "graded", {NOTE}, "characters truncated"),
     "forked_memory": (10, "graded", {SUSPICIOUS} | ({LIMIT} if CGROUPS else set()),
                       "hit their memory limit together" if CGROUPS else "fork"),
@@ -311,6 +311,10 @@ def test_links_and_oversized_files_are_refused(tmp_path):
     (submissions / "linked" / L01 / f"{L01}.ipynb").symlink_to(course.SOLUTIONS / L01 / f"{L01}.ipynb")
     (submissions / "folder_link").mkdir()
     (submissions / "folder_link" / L01).symlink_to(course.SOLUTIONS / L01)
+    shutil.copytree(course.EXAMPLES / "perfect" / L01, submissions / "data_link" / L01)
+    (submissions / "data_link" / L01 / "data.csv").symlink_to("/etc/passwd")
+    shutil.copytree(course.EXAMPLES / "perfect" / L01, submissions / "fifo" / L01)
+    os.mkfifo(submissions / "fifo" / L01 / "pipe")
     big = submissions / "big" / L01 / f"{L01}.ipynb"
     big.parent.mkdir(parents=True)
     nb = sample("perfect")
@@ -320,6 +324,7 @@ def test_links_and_oversized_files_are_refused(tmp_path):
                                limits=Limits(cell_s=10, notebook_s=60, notebook_bytes=2**20))
     assert results.grades["perfect", L01].score == 10
     for student, words in (("linked", "is a symbolic link"), ("folder_link", "is a symbolic link"),
+                           ("data_link", "data.csv is a symbolic link"), ("fifo", "pipe is not a plain file"),
                            ("big", "over the limit of 1 MiB")):
         grade = results.grades[student, L01]
         assert (grade.status, grade.score) == ("failed", 0) and words in grade.detail, grade
