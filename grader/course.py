@@ -288,7 +288,6 @@ def _autograde(submissions: Path, workdir: Path, solutions: Path, feedback: bool
         isolation = Isolation(level, tuple(sandbox.read_only_view()), cgroups, how)
         results = ClassResults(students, lessons, unknown=unknown, isolation=isolation.description,
                                workdir=workdir)
-        tasks = []
         for student in students:
             for lesson in lessons:
                 grade = results.grades[student, lesson] = Grade(student, lesson)

@@ -4,10 +4,10 @@ A submission runs in the same interpreter as the tests that grade it, so its cod
 how that interpreter runs them: an IPython input or AST transformer that rewrites test cells, an
 event hook that swaps in other functions before each cell, a wrapped ``session.send`` that drops
 error messages, a patched ``numpy.allclose`` (by any spelling), a thread that patches later, the
-``minnas`` reference bound to an exercise's name. The static scan (:func:`grader.integrity.scan_code`)
+``minnas`` reference bound to an exercise's name. The static scan (:func:`grader.scan.scan_code`)
 sees what is spelled out; this check sees what the interpreter *is* before each test cell.
 
-How: at kernel start, before any cell, the grader runs :data:`PROBE` silently (no history,
+How: at kernel start, before any cell, the grader runs the probe (``_PROBE_SOURCE``) silently (no history,
 no execution count, no ``pre_run_cell`` event) and keeps its *baseline* (the ids of every
 attribute of the modules the tests use, and of ``builtins``); before each test cell it runs the
 probe again with that baseline and gets back what changed. Every difference is a ``suspicious``
