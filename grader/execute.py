@@ -451,8 +451,7 @@ def _tidy_outputs(nb: nbformat.NotebookNode) -> list[Flag]:
             cell.outputs = [o for k, o in enumerate(cell.outputs)
                             if k < MAX_OUTPUTS_PER_CELL or o.output_type == "error"]
         nb.cells[i], _ = LimitOutput().preprocess_cell(cell, {}, i)
-        if sum(len(o.get("text", "")) for o in cell.outputs) < size and not any(
-                f.cell == _label(nb, i) and "truncated" in f.message for f in flags):
+        if sum(len(o.get("text", "")) for o in cell.outputs) < size:
             flags.append(Flag(NOTE, _label(nb, i), "long output shortened to nbgrader's limits "
                                                    "(characters truncated)"))
     return flags

@@ -92,6 +92,10 @@ FAKES = [
 ]
 
 PATCHES = [
+    # forging the answer of the run-time check (grader.guard), which reports through json
+    ("import json\n_d = json.dumps\njson.dumps = lambda o, **k: _d({'found': [], 'snapshot': None})",
+     ("patches `json.dumps`",)),
+    ("import json as j\nsetattr(j, 'loads', lambda s: {})", ("patches `j` with setattr()",)),
     (f"import numpy as xx\nxx.allclose = {ALWAYS_TRUE}", ("patches `xx.allclose` (= `numpy.allclose`)", "tests use")),
     (f"m = np\nm.allclose = {ALWAYS_TRUE}", ("patches `m.allclose` (= `numpy.allclose`)",)),
     (f"a, b = 1, np\nb.isclose = {ALWAYS_TRUE}", ("patches `b.isclose` (= `numpy.isclose`)",)),
