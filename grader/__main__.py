@@ -1,6 +1,7 @@
 """``python -m grader``: release the lessons, autograde a class, or run the demo.
 
     python -m grader release            # regenerate lessons/ from solutions/
+    python -m grader release 07_darts   # ... only the lessons named
     python -m grader release --check    # exit 1 when lessons/ is stale
     python -m grader autograde SUBMISSIONS [--workdir DIR] [--jobs N] [--cell-timeout S] ...
     python -m grader demo               # release, then grade the sample class in grader/examples/class/
@@ -27,7 +28,12 @@ def cmd_release(args: argparse.Namespace) -> int:
             print(f"stale: lessons/{name} differs from a fresh release of solutions/{name}")
         print("lessons/ is up to date" if not stale else "run: python -m grader release")
         return 1 if stale else 0
-    for path in course.release():
+    try:
+        written = course.release(only=args.lessons)
+    except ValueError as err:
+        print(err, file=sys.stderr)
+        return 2
+    for path in written:
         print(f"released {path.relative_to(course.REPO)}")
     return 0
 
@@ -87,6 +93,7 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("release", help="regenerate lessons/ from solutions/")
     p.add_argument("--check", action="store_true", help="only report whether lessons/ is stale")
+    p.add_argument("lessons", nargs="*", metavar="LESSON", help="release only these lessons (e.g. 07_darts)")
     p.set_defaults(func=cmd_release)
 
     workdir_help = "grading working folder (default: $MINNAS_GRADING_DIR or ~/minnas-grading)"

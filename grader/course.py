@@ -31,7 +31,7 @@ import tempfile
 import time
 import warnings
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -103,8 +103,9 @@ def _check(result: dict, what: str) -> None:
         raise GradingError(f"{what} failed:\n{result.get('log', '')}\n{result.get('error', '')}".strip())
 
 
-def release(out: Path = LESSONS, solutions: Path = SOLUTIONS) -> list[Path]:
-    """Generate the student release of every lesson into ``out`` (clean: no solutions, no outputs).
+def release(out: Path = LESSONS, solutions: Path = SOLUTIONS, only: Sequence[str] = ()) -> list[Path]:
+    """Generate the student release of every lesson (or of those in ``only``) into ``out``
+    (clean: no solutions, no outputs).
 
     Returns the release notebooks written. nbgrader records each lesson in a gradebook while it
     releases; that gradebook is a throwaway one, so a release changes nothing but ``out``.
@@ -112,7 +113,11 @@ def release(out: Path = LESSONS, solutions: Path = SOLUTIONS) -> list[Path]:
     written = []
     with tempfile.TemporaryDirectory(prefix="minnas-release-") as tmp:
         api = nbgrader_api(Path(tmp), out, solutions)
-        for name in lesson_names(solutions):
+        names = lesson_names(solutions)
+        unknown = sorted(set(only) - set(names))
+        if unknown:
+            raise ValueError(f"no such lesson in {solutions}: {', '.join(unknown)}")
+        for name in (n for n in names if not only or n in only):
             shutil.rmtree(out / name, ignore_errors=True)
             _check(api.generate_assignment(name, force=True, create=True), f"release of {name}")
             written += sorted((out / name).glob("*.ipynb"))
