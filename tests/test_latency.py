@@ -1,6 +1,7 @@
 """minnas.nas.latency: timing statistics against NumPy, a fake clock for exact medians, the order
 of the interleaved rounds, threads and modes restored, the lookup table's prediction, JSON round
-trip and validation, and the fidelity report against SciPy.
+trip and validation, the fidelity report against SciPy, the lower quartile and minimum as
+statistics, and the busy verdict.
 Nothing asserts on the machine's speed."""
 
 import json
@@ -16,6 +17,7 @@ from minnas.nas.latency import (
     LatencyTable,
     Timing,
     build_table,
+    busy_verdict,
     fidelity,
     measure,
     measure_network,
@@ -285,3 +287,101 @@ def test_fidelity_of_a_perfect_and_a_reversed_table():
 def test_fidelity_rejects_bad_input(predicted, measured, message):
     with pytest.raises(ValueError, match=message):
         fidelity(predicted, measured)
+
+
+# --------------------------------------------------------------------- statistics and busy verdict
+def test_timing_stat_and_min():
+    t = Timing.from_samples([4.0, 1.0, 3.0, 2.0, 50.0])
+    assert t.min_us == 1.0 and t.stat("min") == 1.0
+    assert t.stat("q1") == t.q1_us == 2.0 and t.stat("median") == t.stat() == 3.0
+    assert Timing(5.0, 4.0, 6.0).min_us == 5.0  # no samples kept: the median
+    with pytest.raises(ValueError, match="statistic must be one of"):
+        t.stat("mean")
+
+
+def test_build_table_with_the_lower_quartile(clock):
+    class Alternating(nn.Module):
+        """Costs 10 us, then 30 us, alternately: q1 and median differ."""
+
+        def __init__(self):
+            super().__init__()
+            self.calls = 0
+
+        def forward(self, x):
+            clock.now += 10_000 if self.calls % 2 == 0 else 30_000
+            self.calls += 1
+            return x
+
+    kwargs = dict(warmup=0, repeats=4, rounds=1)
+    table = build_table(lambda layer, block: Alternating(), [(1,)], [["a"]], statistic="q1",
+                        overhead_module=Alternating(), overhead_shape=(1,), **kwargs)
+    samples = [10.0, 30.0, 10.0, 30.0]
+    assert table.entries["0"]["a"] == pytest.approx(np.percentile(samples, 25))
+    assert table.overhead_us == pytest.approx(np.percentile(samples, 25))
+    assert table.statistic == "q1"
+    assert build_table(lambda layer, block: Alternating(), [(1,)], [["a"]], statistic="min",
+                       **kwargs).entries["0"]["a"] == 10.0
+    assert build_table(lambda layer, block: Alternating(), [(1,)], [["a"]],
+                       **kwargs).entries["0"]["a"] == 20.0  # the default stays the median
+    with pytest.raises(ValueError, match="statistic"):
+        build_table(lambda layer, block: Alternating(), [(1,)], [["a"]], statistic="mean")
+
+
+def test_statistic_round_trip_and_old_tables(tmp_path):
+    table = small_table()
+    table.statistic = "q1"
+    path = tmp_path / "table.json"
+    table.save(path)
+    assert LatencyTable.load(path).statistic == "q1"
+    data = json.loads(path.read_text())
+    del data["statistic"]  # a table saved before the field existed
+    path.write_text(json.dumps(data))
+    assert LatencyTable.load(path).statistic == "median"
+    data["statistic"] = "mean"
+    path.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match="statistic must be one of"):
+        LatencyTable.load(path)
+
+
+def quiet(value, spread=0.1):
+    """A Timing with median ``value``, q1 ``value``, IQR ``spread * value``."""
+    return Timing(value, value, value * (1 + spread))
+
+
+def test_busy_verdict_quiet_machine():
+    timings = [quiet(100.0), quiet(200.0), quiet(300.0)]
+    verdict = busy_verdict(timings, [80.0, 170.0, 250.0])
+    assert verdict["busy"] is False and verdict["reasons"] == []
+    assert verdict["spread"] == pytest.approx(0.1)
+    assert verdict["ratio"] == pytest.approx(np.median([100 / 80, 200 / 170, 300 / 250]))
+    assert busy_verdict(timings)["ratio"] is None
+
+
+def test_busy_verdict_flags_spread_and_ratio():
+    noisy = [Timing.from_samples([100.0, 110.0, 400.0, 900.0]) for _ in range(3)]
+    verdict = busy_verdict(noisy)
+    assert verdict["busy"] and "spread" in verdict["reasons"][0]
+    assert verdict["spread"] == pytest.approx(noisy[0].iqr_us / noisy[0].median_us)
+    slow = [quiet(940.0), quiet(1880.0), quiet(2820.0)]
+    verdict = busy_verdict(slow, [100.0, 200.0, 300.0])  # 9.4 x the table
+    assert verdict["busy"] and verdict["ratio"] == pytest.approx(9.4)
+    assert len(verdict["reasons"]) == 1 and "9.40" in verdict["reasons"][0]
+    assert busy_verdict(slow, [10_000.0] * 3)["busy"]  # the table was measured while busy
+    assert not busy_verdict(slow, [100.0, 200.0, 300.0], max_ratio=10.0)["busy"]
+    verdict = busy_verdict([Timing.from_samples([10.0, 30.0, 30.0, 30.0])], [10.0],
+                           statistic="min")
+    assert verdict["ratio"] == 1.0
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(timings=[]), "at least one"),
+    (dict(predicted=[1.0, 2.0]), "predicted must hold 1"),
+    (dict(predicted=[0.0]), "positive"),
+    (dict(max_ratio=1.0), "max_ratio > 1"),
+    (dict(max_spread=0.0), "max_spread > 0"),
+    (dict(statistic="mean"), "statistic"),
+])
+def test_busy_verdict_rejects_bad_input(kwargs, message):
+    kwargs = {"timings": [quiet(10.0)], **kwargs}
+    with pytest.raises(ValueError, match=message):
+        busy_verdict(**kwargs)

@@ -25,6 +25,17 @@ A single timing is noise: other processes, the CPU's clock, the memory caches. S
 (4) the thread count is fixed (``threads=1`` by default) and restored afterwards: with another
     busy process, two torch threads can be many times slower than one.
 
+Other processes only ever *add* time to a pass (an interrupted pass, a cache refilled), never
+remove it, so the samples are a floor plus a tail to the right. When more than half of the
+passes are disturbed, the median measures the load rather than the network; the lower quartile
+:math:`q_1` (or the minimum, which needs many samples to be stable) stays near the floor.
+``statistic="q1"`` (or ``"min"``) in :func:`build_table` and :meth:`Timing.stat` selects it.
+
+(6) :func:`busy_verdict` says when a machine was too busy to trust a measurement: the relative
+    spread (median of :math:`(q_3 - q_1) / q_2` over the timings) above ``max_spread``, or the
+    median ratio of measured to predicted latency outside
+    :math:`[1 / \mathrm{max\_ratio}, \mathrm{max\_ratio}]`.
+
 Fidelity of the table, over architectures with predicted :math:`p_k` and measured :math:`m_k`:
 
 (5) Spearman's rank correlation :math:`\rho` and Kendall's :math:`\tau` (does the table order
@@ -55,6 +66,7 @@ from tqdm import tqdm
 from minnas.nas.ops import count_flops, count_params
 
 __all__ = [
+    "STATISTICS",
     "Timing",
     "LatencyTable",
     "measure",
@@ -64,7 +76,10 @@ __all__ = [
     "fidelity",
     "proxies",
     "device_name",
+    "busy_verdict",
 ]
+
+STATISTICS = ("median", "q1", "min")  # what a Timing can report: Timing.stat(statistic)
 
 _clock = time.perf_counter_ns  # the timer; a test may replace it by a fake clock
 
@@ -95,6 +110,21 @@ class Timing:
     def iqr_us(self) -> float:
         """Interquartile range ``q3 - q1``."""
         return self.q3_us - self.q1_us
+
+    @property
+    def min_us(self) -> float:
+        """The fastest sample (``median_us`` when no samples are kept)."""
+        return min(self.samples_us) if self.samples_us else self.median_us
+
+    def stat(self, statistic: str = "median") -> float:
+        """``"median"``, ``"q1"`` (lower quartile) or ``"min"``, in microseconds."""
+        if statistic == "median":
+            return self.median_us
+        if statistic == "q1":
+            return self.q1_us
+        if statistic == "min":
+            return self.min_us
+        raise ValueError(f"statistic must be one of {STATISTICS}, got {statistic!r}")
 
     @classmethod
     def from_samples(cls, samples_us: Sequence[float]) -> "Timing":
@@ -241,8 +271,8 @@ class LatencyTable:
     Attributes
     ----------
     entries : dict of str -> dict of str -> float
-        ``entries[str(layer)][block]``: median latency in microseconds; layers are ``"0"``,
-        ``"1"``, ... (strings, so that the table is plain JSON).
+        ``entries[str(layer)][block]``: latency in microseconds (the ``statistic`` of its
+        samples); layers are ``"0"``, ``"1"``, ... (strings, so that the table is plain JSON).
     spread : dict of str -> dict of str -> float
         Interquartile range of every entry, same shape as ``entries``.
     overhead_us : float
@@ -251,6 +281,8 @@ class LatencyTable:
         Where and with what the table was measured: a table is only valid there.
     batch_size, threads : int
         The measurement settings.
+    statistic : str, default "median"
+        Which statistic of each entry's samples the entries hold (:data:`STATISTICS`).
     """
 
     entries: dict[str, dict[str, float]]
@@ -260,6 +292,7 @@ class LatencyTable:
     torch_version: str = torch.__version__
     batch_size: int = 1
     threads: int = 1
+    statistic: str = "median"
 
     @property
     def n_layers(self) -> int:
@@ -300,9 +333,12 @@ class LatencyTable:
         """A table from its JSON dictionary; ``ValueError`` naming the first problem found."""
         if not isinstance(data, dict):
             raise ValueError(f"a latency table must be a JSON object, got {type(data).__name__}")
+        data = {"statistic": "median", **data}  # tables saved before the field existed
         missing = [name for name in cls.__dataclass_fields__ if name not in data]
         if missing:
             raise ValueError(f"latency table lacks the fields {missing}")
+        if data["statistic"] not in STATISTICS:
+            raise ValueError(f"statistic must be one of {STATISTICS}, got {data['statistic']!r}")
         for name in ("device", "torch_version"):
             if not isinstance(data[name], str):
                 raise ValueError(f"{name} must be a string, got {data[name]!r}")
@@ -343,7 +379,7 @@ def build_table(make_block: Callable[[int, str], nn.Module],
                 overhead_module: nn.Module | None = None,
                 overhead_shape: Sequence[int] | None = None, batch_size: int = 1,
                 warmup: int = 5, repeats: int = 20, rounds: int = 3, threads: int = 1,
-                progress: bool = False) -> LatencyTable:
+                progress: bool = False, statistic: str = "median") -> LatencyTable:
     """Measure every (layer, block) pair in interleaved rounds, equations (2)-(4).
 
     Parameters
@@ -362,14 +398,19 @@ def build_table(make_block: Callable[[int, str], nn.Module],
     batch_size, warmup, repeats, threads : int
         As in :func:`measure`; ``warmup`` passes precede every module's turn in every round.
     rounds : int, default 3
-        Interleaved rounds; each entry is the median of ``rounds * repeats`` samples.
+        Interleaved rounds; each entry is a statistic of ``rounds * repeats`` samples.
     progress : bool, default False
         Show a progress bar (on stdout).
+    statistic : {"median", "q1", "min"}, default "median"
+        What each entry (and the overhead) holds: the median, the lower quartile (robust on a
+        busy machine, see the module's docstring) or the fastest sample.
 
     Returns
     -------
     LatencyTable
     """
+    if statistic not in STATISTICS:
+        raise ValueError(f"statistic must be one of {STATISTICS}, got {statistic!r}")
     if len(input_shapes) != len(choices) or not choices:
         raise ValueError(f"need one input shape per layer and at least one layer; got "
                          f"{len(input_shapes)} shapes and {len(choices)} layers of choices")
@@ -386,10 +427,11 @@ def build_table(make_block: Callable[[int, str], nn.Module],
     entries: dict[str, dict[str, float]] = {str(l): {} for l in range(len(choices))}
     spread: dict[str, dict[str, float]] = {str(l): {} for l in range(len(choices))}
     for (l, block), timing in zip(keys, timings):
-        entries[str(l)][block] = timing.median_us
+        entries[str(l)][block] = timing.stat(statistic)
         spread[str(l)][block] = timing.iqr_us
-    overhead = timings[-1].median_us if overhead_module is not None else 0.0
-    return LatencyTable(entries, spread, overhead, batch_size=batch_size, threads=threads)
+    overhead = timings[-1].stat(statistic) if overhead_module is not None else 0.0
+    return LatencyTable(entries, spread, overhead, batch_size=batch_size, threads=threads,
+                        statistic=statistic)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -429,3 +471,55 @@ def fidelity(predicted: Sequence[float], measured: Sequence[float]) -> dict[str,
         "ratio": float(np.median(m / p)),
         "n": len(p),
     }
+
+
+# ----------------------------------------------------------------------------------------------
+# Was the machine too busy? (6)
+# ----------------------------------------------------------------------------------------------
+def busy_verdict(timings: Sequence[Timing], predicted: Sequence[float] | None = None, *,
+                 statistic: str = "q1", max_spread: float = 0.5,
+                 max_ratio: float = 2.0) -> dict:
+    """Whether timings look disturbed by other processes, equation (6).
+
+    Parameters
+    ----------
+    timings : sequence of Timing
+        At least one, e.g. from :func:`measure_networks`.
+    predicted : sequence of float, optional
+        The table's prediction for each timing; adds the ratio test.
+    statistic : {"median", "q1", "min"}, default "q1"
+        The measured side of the ratio, :meth:`Timing.stat`.
+    max_spread : float, default 0.5
+        Largest acceptable median over the timings of ``iqr_us / median_us``.
+    max_ratio : float, default 2.0
+        Largest acceptable factor between measured and predicted (either way), > 1.
+
+    Returns
+    -------
+    dict
+        ``busy`` (bool), ``spread`` (the median relative spread), ``ratio`` (median of
+        measured / predicted, ``None`` without ``predicted``) and ``reasons`` (a sentence per
+        failed test, empty when not busy).
+    """
+    if len(timings) == 0:
+        raise ValueError("busy_verdict needs at least one timing")
+    if not (max_spread > 0 and max_ratio > 1):
+        raise ValueError(f"need max_spread > 0 and max_ratio > 1, got {max_spread}, {max_ratio}")
+    measured = np.array([t.stat(statistic) for t in timings], dtype=float)
+    spread = float(np.median([t.iqr_us / t.median_us if t.median_us > 0 else np.inf
+                              for t in timings]))
+    reasons = []
+    if spread > max_spread:
+        reasons.append(f"the spread (IQR / median, median over {len(timings)} timings) is "
+                       f"{spread:.0%} > {max_spread:.0%}")
+    ratio = None
+    if predicted is not None:
+        p = np.asarray(predicted, dtype=float)
+        if p.shape != measured.shape or np.any(~np.isfinite(p)) or np.any(p <= 0):
+            raise ValueError(f"predicted must hold {len(measured)} positive finite values, "
+                             f"got shape {p.shape}")
+        ratio = float(np.median(measured / p))
+        if not 1 / max_ratio <= ratio <= max_ratio:
+            reasons.append(f"measured / predicted ({statistic}) is {ratio:.2f}, outside "
+                           f"[{1 / max_ratio:.2f}, {max_ratio:.2f}]")
+    return {"busy": bool(reasons), "spread": spread, "ratio": ratio, "reasons": reasons}
