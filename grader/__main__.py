@@ -56,6 +56,7 @@ def _grade_and_report(submissions: Path, args: argparse.Namespace, workdir: Path
     print(f"grades CSV: {results.csv_path}; flags: {results.workdir / 'integrity.csv'}")
     if feedback:
         print(f"feedback:   {results.feedback_dir}/<student>/<lesson>/")
+    print(report.manual_line(results))
     attention = results.attention()
     if attention:
         print(f"needs attention: {len(attention)} submission(s), listed above")

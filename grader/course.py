@@ -151,6 +151,8 @@ class Grade:
     lesson: str
     score: float = 0.0
     max_score: float = 0.0
+    pending: float = 0.0  # points of answers awaiting a human grader (manually graded cells)
+    kernel_cpu_s: float = 0.0  # user + system seconds of the kernel that ran the notebook
     status: str = "graded"  # graded | missing | failed
     detail: str = ""
     flags: list[Flag] = field(default_factory=list)
@@ -182,6 +184,10 @@ class ClassResults:
 
     def total(self, student: str) -> float:
         return sum(self.grades[student, lesson].score for lesson in self.lessons)
+
+    def pending(self, student: str | None = None) -> float:
+        """Points awaiting manual grading, of one student or of the class."""
+        return sum(g.pending for g in self.grades.values() if student is None or g.student == student)
 
     def max_total(self) -> float:
         return sum(max((g.max_score for g in self.grades.values() if g.lesson == lesson), default=0)
@@ -500,6 +506,7 @@ def _save(outcome: Outcome, grade: Grade, workdir: Path, submissions: Path) -> N
     from nbgrader.preprocessors import SaveAutoGrades
 
     grade.flags += outcome.flags
+    grade.kernel_cpu_s = outcome.kernel_cpu_s
     submitted = workdir / "submitted" / grade.student / grade.lesson
     shutil.rmtree(submitted, ignore_errors=True)
     shutil.copytree(submissions / grade.student / grade.lesson, submitted, symlinks=True)
@@ -559,4 +566,9 @@ def _read_scores(workdir: Path, results: ClassResults) -> None:
                     grade.status, grade.detail = "failed", "no grade recorded"
                     continue
                 grade.score = notebook.score
-                results.cell_scores[student, lesson] = {g.name: (g.score, g.max_score) for g in notebook.grades}
+                # nbgrader gives an untouched answer 0 itself; an answered one waits for a person.
+                grade.pending = sum(g.max_score for g in notebook.grades
+                                    if g.needs_manual_grade and g.manual_score is None and g.auto_score is None)
+                # Per test cell; answers graded by hand are Formgrader's to report.
+                results.cell_scores[student, lesson] = {g.name: (g.score, g.max_score) for g in notebook.grades
+                                                        if g.cell_type == "code"}

@@ -27,6 +27,7 @@ at the cell time limit, ``NBGRADER_EXECUTION=autograde``), with four differences
 from __future__ import annotations
 
 import os
+import resource
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -115,6 +116,7 @@ class Outcome:
     nb: nbformat.NotebookNode | None
     flags: list[Flag] = field(default_factory=list)
     seconds: float = 0.0
+    kernel_cpu_s: float = 0.0  # user + system seconds of the kernel and everything it started
 
     @property
     def failed(self) -> bool:
@@ -140,7 +142,10 @@ def grade(task: Task) -> Outcome:
         outcome.flags += check_structure(nb, task.spec)
         nb = _sanitize(nb, task)
         outcome.flags += scan_code(student_cells(nb, task.spec), task.spec)
+        cpu_before = _children_cpu_s()
         outcome.flags += _execute(nb, task)
+        # One worker process per notebook: its waited-for children are this kernel's tree.
+        outcome.kernel_cpu_s = _children_cpu_s() - cpu_before
         outcome.flags += _tidy_outputs(nb)
         outcome.nb = nb
     except Exception as exc:  # noqa: BLE001 - recorded against this submission; the batch goes on
@@ -162,6 +167,11 @@ def submitted_file_problem(notebook: Path, limits: Limits) -> str:
         return (f"{notebook.name} holds {info.st_size / 2**20:.1f} MiB, over the limit of "
                 f"{limits.notebook_bytes / 2**20:g} MiB")
     return ""
+
+
+def _children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _first_line(exc: BaseException) -> str:

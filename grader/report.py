@@ -76,12 +76,14 @@ def integrity_summary(grades) -> str:
 
 def score_table(results) -> str:
     """One row per student: the score per lesson, the total and the integrity column; then the flags."""
-    rows = [["student", *results.lessons, "total", "integrity"]]
+    manual = results.pending() > 0  # a column only while answers wait for a person
+    rows = [["student", *results.lessons, "total", *(["manual pending"] if manual else []), "integrity"]]
     for student in results.students:
         grades = [results.grades[student, lesson] for lesson in results.lessons]
         cells = [_STATUS.get(g.status, f"{g.score:g}/{g.max_score:g}") for g in grades]
+        pending = [f"{results.pending(student):g}"] if manual else []
         rows.append([_plain(student), *cells, f"{results.total(student):g}/{results.max_total():g}",
-                     integrity_summary(grades)])
+                     *pending, integrity_summary(grades)])
     lines = _columns(rows, left={0, len(rows[0]) - 1})
     for g in results.grades.values():
         for f in g.flags:
@@ -93,6 +95,15 @@ def score_table(results) -> str:
     if results.isolation:
         lines.append(f"isolation: {_plain(results.isolation)}")
     return "\n".join(lines)
+
+
+def manual_line(results) -> str:
+    """How much manual grading the run left: answers and points awaiting a person in Formgrader."""
+    waiting = [g for g in results.grades.values() if g.pending > 0]
+    if not waiting:
+        return "Manual grading: nothing pending."
+    return (f"Manual grading: {results.pending():g} points in {len(waiting)} submission(s) await a grader "
+            "(Formgrader's manual grading view); the scores above do not include them yet.")
 
 
 def exercise_summary(results) -> list[dict]:
@@ -132,10 +143,12 @@ def write_all(results) -> None:
     out = results.workdir
     with (out / "grades.csv").open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["student", "lesson", "score", "max_score", "status", "detail", "flags"])
+        writer.writerow(["student", "lesson", "score", "max_score", "status", "detail", "flags",
+                         "manual_pending", "kernel_cpu_s"])
         for (student, lesson), g in sorted(results.grades.items()):
             writer.writerow([*map(_csv_text, [student, lesson]), f"{g.score:g}", f"{g.max_score:g}",
-                             *map(_csv_text, [g.status, g.detail, "; ".join(map(str, g.flags))])])
+                             *map(_csv_text, [g.status, g.detail, "; ".join(map(str, g.flags))]),
+                             f"{g.pending:g}", f"{g.kernel_cpu_s:.1f}"])
     with (out / "integrity.csv").open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(["student", "lesson", "kind", "cell", "message", "needs_attention"])
@@ -149,6 +162,7 @@ def write_all(results) -> None:
     text = [f"# Autograde report\n\n{len(results.students)} students, {len(results.lessons)} lessons, "
             f"{results.seconds:.1f} s. Isolation: {_plain(results.isolation)}.\n",
             f"Needs attention: {len(attention)} submission(s)." if attention else "Nothing needs attention.",
+            manual_line(results),
             "\n## Scores\n", "```", score_table(results), "```",
             "\n## Per lesson and exercise\n", "```", summary_table(results), "```",
             "\n![totals](grades_histogram.png)\n"]
