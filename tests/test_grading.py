@@ -11,6 +11,7 @@ import pytest
 
 from grader import course, report
 from grader.__main__ import main
+from lesson_facts import cpu_budget, manual_points
 
 LESSONS = course.lesson_names()
 
@@ -61,10 +62,13 @@ def max_score(graded: course.ClassResults, lesson: str) -> float:
 
 @pytest.mark.parametrize("lesson", LESSONS)
 def test_solution_scores_full_marks(graded, lesson):
+    """Every autograded point; the reflection answers wait for a person (nbgrader grades no prose)."""
     grade = graded.grades["solution", lesson]
     assert grade.status == "graded", grade.detail
-    assert grade.max_score > 0
-    assert grade.score == grade.max_score, f"{lesson}: solution scored {grade.score}/{grade.max_score}"
+    manual = manual_points(lesson)
+    assert grade.max_score > manual > 0
+    assert grade.score == grade.max_score - manual, f"{lesson}: solution scored {grade.score}/{grade.max_score}"
+    assert grade.pending == manual, f"{lesson}: {grade.pending} manual points pending, expected {manual}"
 
 
 @pytest.mark.parametrize("lesson", LESSONS)
@@ -72,6 +76,15 @@ def test_release_scores_zero(graded, lesson):
     grade = graded.grades["release", lesson]
     assert grade.status == "graded", grade.detail
     assert grade.score == 0, f"{lesson}: the untouched release scored {grade.score}"
+    assert grade.pending == 0, f"{lesson}: untouched answers are nbgrader's zero, not pending ({grade.pending})"
+
+
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_grading_keeps_the_lessons_cpu_budget(graded, lesson):
+    """CPU seconds, not wall time: a busy machine stretches the second but not the first."""
+    budget = cpu_budget(lesson)[1]
+    used = graded.grades["solution", lesson].kernel_cpu_s
+    assert 0 < used <= budget, f"{lesson}: grading the solution took {used:.1f} CPU-s, budget {budget}"
 
 
 def test_sample_class_scores(graded):
@@ -81,7 +94,7 @@ def test_sample_class_scores(graded):
 
 def test_sample_class_totals(graded):
     totals = {s: graded.total(s) for s in EXPECTED_TOTALS}
-    assert totals["perfect"] == graded.max_total()
+    assert totals["perfect"] == graded.max_total() - sum(manual_points(lesson) for lesson in LESSONS)
     assert totals == EXPECTED_TOTALS
     assert all(sum(EXPECTED_SCORES[s].values()) == EXPECTED_TOTALS[s] for s in EXPECTED_TOTALS)
 
@@ -132,10 +145,11 @@ def test_score_table_lists_every_student_with_the_total_and_integrity(graded):
         line = next(line for line in table.splitlines() if line.startswith(student + " "))
         words = line.split()
         total = f"{graded.total(student):g}/{graded.max_total():g}"
+        pending = f"{graded.pending(student):g}"
         if student in ("corrupt", "renamed"):
-            assert words[-3:] == [total, "1", "FAILED"], line
+            assert words[-4:] == [total, pending, "1", "FAILED"], line
         else:
-            assert words[-2:] == [total, "ok"], line
+            assert words[-3:] == [total, pending, "ok"], line
     assert "corrupt/01_least_squares: failed: not a valid notebook: NotJSONError" in table
 
 
@@ -146,6 +160,7 @@ def test_the_sample_class_needs_no_attention_and_the_broken_ones_do(graded):
 def test_report_files_are_written(graded):
     text = (graded.workdir / "report.md").read_text()
     assert "Needs attention: 2 submission(s)." in text and "grades_histogram.png" in text
+    assert f"Manual grading: {graded.pending():g} points in " in text
     assert (graded.workdir / "grades_histogram.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with (graded.workdir / "integrity.csv").open() as fh:
         rows = list(csv.DictReader(fh))

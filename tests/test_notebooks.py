@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 
@@ -9,13 +10,11 @@ import nbformat
 import pytest
 
 from grader.course import LESSONS, SOLUTIONS, lesson_names, stale_lessons
+from lesson_facts import (SOLUTION_REGION, source_notebook, answer_cells, cpu_budget, defined_names, graded_code_cells,
+                          python_of, reference_lines, solution_cells)
 
 LESSON_NAMES = lesson_names()
 READABLE_ID = re.compile(r"^[a-z][a-z0-9_]{2,63}$")
-
-
-def source_notebook(name: str) -> nbformat.NotebookNode:
-    return nbformat.read(SOLUTIONS / name / f"{name}.ipynb", as_version=4)
 
 
 def release_notebook(name: str) -> nbformat.NotebookNode:
@@ -43,14 +42,64 @@ def test_grade_ids_are_unique_readable_and_schema_3(name):
 
 
 @pytest.mark.parametrize("name", LESSON_NAMES)
-def test_graded_cells_are_locked_tests_with_points(name):
-    graded = [c for c in nbgrader_cells(source_notebook(name)) if c.metadata.nbgrader.grade]
-    assert len(graded) >= 3, f"{name} has {len(graded)} graded cells; a lesson needs at least 3"
+def test_graded_code_cells_are_locked_tests_with_points(name):
+    graded = graded_code_cells(source_notebook(name))
+    assert len(graded) >= 3, f"{name} has {len(graded)} graded test cells; a lesson needs at least 3"
     for cell in graded:
         meta = cell.metadata.nbgrader
         assert meta.points > 0 and meta.locked and not meta.solution, f"{name}/{meta.grade_id}: {dict(meta)}"
         assert meta.grade_id.startswith("test_"), f"{name}/{meta.grade_id}: test cell ids start with test_"
     assert sum("### BEGIN HIDDEN TESTS" in c.source for c in graded) >= 1, f"{name} has no hidden tests"
+
+
+@pytest.mark.parametrize("name", LESSON_NAMES)
+def test_reflection_is_graded_by_hand_with_a_rubric(name):
+    answers = answer_cells(source_notebook(name))
+    assert len(answers) >= 2, f"{name} has {len(answers)} manually graded answer cells; a lesson needs at least 2"
+    for cell in answers:
+        meta = cell.metadata.nbgrader
+        where = f"{name}/{meta.grade_id}"
+        assert meta.solution and not meta.locked and meta.points > 0, f"{where}: {dict(meta)}"
+        assert meta.grade_id.startswith("reflection_"), f"{where}: answer cell ids start with reflection_"
+        model = "\n".join(SOLUTION_REGION.findall(cell.source))
+        assert "Rubric" in model and "Model answer" in model, (
+            f"{where}: the hidden part of an answer cell holds a model answer and a rubric")
+
+
+@pytest.mark.parametrize("name", LESSON_NAMES)
+def test_every_assert_in_a_test_cell_says_what_went_wrong(name):
+    silent = []
+    for cell in graded_code_cells(source_notebook(name)):
+        silent += [f"{cell.id}:{node.lineno}" for node in ast.walk(python_of(cell))
+                   if isinstance(node, ast.Assert) and node.msg is None]
+    assert not silent, f"{name}: asserts without a message (the student would see only AssertionError): {silent}"
+
+
+@pytest.mark.parametrize("name", LESSON_NAMES[3:])
+def test_lessons_from_04_set_one_exercise_of_graduate_size(name):
+    """One exercise of at least 30 lines of reference solution, graded by a test cell with hidden tests."""
+    nb = source_notebook(name)
+    big = [c for c in solution_cells(nb) if reference_lines(c) >= 30]
+    assert big, f"{name}: no exercise with >= 30 lines of reference solution " \
+                f"(largest: {max(reference_lines(c) for c in solution_cells(nb))})"
+    hidden_tests = "\n".join(c.source for c in graded_code_cells(nb) if "### BEGIN HIDDEN TESTS" in c.source)
+    for cell in big:
+        names = defined_names(cell)
+        assert any(re.search(rf"\b{n}\(", hidden_tests) for n in names), (
+            f"{name}/{cell.id}: no test cell with hidden tests calls {sorted(names)}")
+
+
+@pytest.mark.parametrize("name", LESSON_NAMES)
+def test_each_lesson_states_its_cpu_budget(name):
+    top_to_bottom, when_graded = cpu_budget(name)
+    assert 0 < when_graded <= top_to_bottom <= 90, f"{name}: budget {top_to_bottom}/{when_graded} CPU-s"
+
+
+@pytest.mark.parametrize("name", [n for n in LESSON_NAMES if n[:2] in ("07", "08", "09", "10")])
+def test_nas_lessons_grade_against_oracles_not_the_library(name):
+    """A refactor of minnas must not change a grade: test cells never import or call it."""
+    for cell in graded_code_cells(source_notebook(name)):
+        assert "minnas" not in cell.source, f"{name}/{cell.id} uses minnas; compute the oracle in the cell"
 
 
 @pytest.mark.parametrize("name", LESSON_NAMES)
