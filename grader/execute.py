@@ -27,7 +27,6 @@ at the cell time limit, ``NBGRADER_EXECUTION=autograde``), with four differences
 from __future__ import annotations
 
 import os
-import resource
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -142,10 +141,8 @@ def grade(task: Task) -> Outcome:
         outcome.flags += check_structure(nb, task.spec)
         nb = _sanitize(nb, task)
         outcome.flags += scan_code(student_cells(nb, task.spec), task.spec)
-        cpu_before = _children_cpu_s()
-        outcome.flags += _execute(nb, task)
-        # One worker process per notebook: its waited-for children are this kernel's tree.
-        outcome.kernel_cpu_s = _children_cpu_s() - cpu_before
+        flags, outcome.kernel_cpu_s = _execute(nb, task)
+        outcome.flags += flags
         outcome.flags += _tidy_outputs(nb)
         outcome.nb = nb
     except Exception as exc:  # noqa: BLE001 - recorded against this submission; the batch goes on
@@ -167,11 +164,6 @@ def submitted_file_problem(notebook: Path, limits: Limits) -> str:
         return (f"{notebook.name} holds {info.st_size / 2**20:.1f} MiB, over the limit of "
                 f"{limits.notebook_bytes / 2**20:g} MiB")
     return ""
-
-
-def _children_cpu_s() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
 
 
 def _first_line(exc: BaseException) -> str:
@@ -280,9 +272,10 @@ def _label(nb: nbformat.NotebookNode, index: int) -> str:
     return nb.cells[index].metadata.get("nbgrader", {}).get("grade_id") or f"cell {index}"
 
 
-def _execute(nb: nbformat.NotebookNode, task: Task) -> list[Flag]:
-    """Run the notebook cell by cell under the limits; returns what the limits and checks caught."""
-    limits, flags = task.limits, []
+def _execute(nb: nbformat.NotebookNode, task: Task) -> tuple[list[Flag], float]:
+    """Run the notebook cell by cell under the limits; returns what the limits and checks caught,
+    and the kernel's CPU seconds."""
+    limits, flags, cpu_s = task.limits, [], 0.0
     deadline = time.monotonic() + limits.notebook_s
 
     def cell_timeout(cell) -> int:
@@ -311,6 +304,7 @@ def _execute(nb: nbformat.NotebookNode, task: Task) -> list[Flag]:
         # and with it everything the kernel started.
         try:
             if km.has_kernel:
+                cpu_s = sandbox.tree_cpu_seconds(km.provisioner.process.pid)
                 run_sync(km.shutdown_kernel)(now=True)
         finally:
             if cgroup is not None:
@@ -334,7 +328,7 @@ def _execute(nb: nbformat.NotebookNode, task: Task) -> list[Flag]:
             nb.cells[index].outputs.append(nbformat.v4.new_output(
                 "stream", name="stdout", text=f"\n[output over the limit ({bound}) not kept]\n"))
             flags.append(Flag(NOTE, _label(nb, index), f"output over the limit ({bound}): characters truncated"))
-    return flags
+    return flags, cpu_s
 
 
 def _run_cells(client: _BoundedClient, nb, task: Task, deadline: float, flags: list[Flag],
