@@ -209,3 +209,24 @@ def test_limits_must_be_positive():
         Limits(memory_bytes=-1)
     with pytest.raises(ValueError, match="max_processes"):
         Limits(max_processes=0)
+
+
+def test_tree_cpu_seconds_counts_a_process_and_its_descendants():
+    """The oracle: what each process of the tree says it used (its own getrusage)."""
+    burn = "import resource, time\nt = time.process_time()\nwhile time.process_time() - t < 0.4: pass\n"
+    report = "u = resource.getrusage(resource.RUSAGE_SELF)\nprint(u.ru_utime + u.ru_stime, flush=True)\n"
+    grandchild = burn + report + "time.sleep(30)\n"
+    child = (f"import subprocess, sys\ng = subprocess.Popen([sys.executable, '-c', {grandchild!r}], "
+             "stdout=subprocess.PIPE, text=True)\n" + burn + report
+             + "print(g.stdout.readline().strip(), flush=True)\ntime.sleep(30)\n")
+    proc = subprocess.Popen([sys.executable, "-c", child], stdout=subprocess.PIPE, text=True)
+    try:
+        own, descendant = float(proc.stdout.readline()), float(proc.stdout.readline())
+        measured = sandbox.tree_cpu_seconds(proc.pid)
+    finally:
+        proc.kill()
+        proc.wait()
+    # Both are still running: /proc lags getrusage by at most a clock tick per process, and the
+    # interpreters' start-up before the reports is counted too.
+    assert own + descendant - 0.05 <= measured <= own + descendant + 1.0, (own, descendant, measured)
+    assert sandbox.tree_cpu_seconds(proc.pid) == 0.0  # gone: nothing to count
