@@ -108,10 +108,111 @@ def test_decisions_and_decode():
             SPACE.decode(bad)
 
 
-def test_size_counts_distinct_architectures():
-    every = {TINY.decode(ix) for ix in itertools.product(*[range(n) for _, n in TINY.decisions()])}
-    assert TINY.size() == len(every) == (2 * 2 * 2 + 1 * 2 * 2) ** 2
-    assert SPACE.size() == (36 + 12) ** 3
+def every_block_choice(space):
+    """Every BlockChoice that check_arch accepts in one block (a convolution has expand 1)."""
+    return [BlockChoice(op, k, e, n, skip) for op in space.ops for k in space.kernels
+            for e in (space.expands if op == "mbconv" else (1,)) for n in space.layers
+            for skip in space.skips]
+
+
+def raw_decode(space, indices):
+    """The oracle of decode without any canonical form: the decisions as they were taken."""
+    blocks = [indices[5 * b:5 * b + 5] for b in range(space.n_blocks)]
+    return tuple(BlockChoice(space.ops[o], space.kernels[k],
+                             space.expands[e] if space.ops[o] == "mbconv" else 1,
+                             space.layers[n], space.skips[s]) for o, k, e, n, s in blocks)
+
+
+def fingerprint(space, arch, x):
+    """Build arch, give every parameter weights drawn from one seeded stream (so that two networks
+    with the same modules get the same weights), and return (parameter names and shapes, outputs
+    on x in eval mode)."""
+    net = space.build(arch).eval()
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for param in net.parameters():
+            param.copy_(torch.randn(param.shape, generator=generator))
+        out = net(x)
+    shapes = tuple((name, tuple(t.shape)) for name, t in net.state_dict().items())
+    return shapes, out
+
+
+# A small space with all three kinds of block: block 0 keeps the shape (its skip always matters),
+# block 1 changes the width at stride 1, block 2 halves the length: both ignore the skip with
+# one layer. 1-D inputs keep building 512 networks cheap.
+SMALL = MnasSpace(in_shape=(1, 6), stem_channels=4, blocks=((4, 1), (6, 1), (6, 2)),
+                  kernels=(3,), expands=(2,), layers=(1, 2))
+
+
+def test_equal_canonical_forms_build_identical_networks_and_distinct_ones_differ():
+    x = torch.randn(4, *SMALL.in_shape, generator=torch.Generator().manual_seed(1))
+    groups = {}
+    for arch in itertools.product(every_block_choice(SMALL), repeat=SMALL.n_blocks):
+        groups.setdefault(SMALL.canonical(arch), []).append(arch)
+    assert len(groups) == SMALL.size() == 8 * 6 * 6
+    prints = []
+    for form, archs in groups.items():
+        assert form in archs and SMALL.canonical(form) == form  # a member, and idempotent
+        shapes, out = fingerprint(SMALL, form, x)
+        for arch in archs:  # every twin builds the same modules and computes the same function
+            if arch == form:
+                continue
+            twin_shapes, twin_out = fingerprint(SMALL, arch, x)
+            assert twin_shapes == shapes and torch.equal(twin_out, out), (arch, form)
+        prints.append((shapes, tuple(np.round(out.numpy(), 4).ravel().tolist())))
+    assert len(set(prints)) == len(groups)  # distinct forms: distinct networks
+
+
+def test_twins_in_the_real_space_build_identical_networks():
+    x = torch.randn(2, *SPACE.in_shape, generator=torch.Generator().manual_seed(2))
+    rng = np.random.default_rng(0)
+    n_twins = 0
+    for _ in range(12):
+        arch = SPACE.sample(rng)
+        # flip every skip that a one-layer stride-2 block ignores (blocks 1 and 2 of SPACE)
+        twin = tuple(BlockChoice(c.op, c.kernel, c.expand, c.layers, not c.skip)
+                     if b > 0 and c.layers == 1 else c for b, c in enumerate(arch))
+        shapes, out = fingerprint(SPACE, arch, x)
+        other_shapes, other_out = fingerprint(SPACE, twin, x)
+        if twin != arch:
+            n_twins += 1
+            assert SPACE.canonical(twin) == SPACE.canonical(arch)
+            assert other_shapes == shapes and torch.equal(other_out, out), (arch, twin)
+        # a skip that matters (block 0, or a block with several layers): a different network
+        b = 0 if arch[1].layers == 1 else 1
+        changed = list(arch)
+        changed[b] = BlockChoice(arch[b].op, arch[b].kernel, arch[b].expand, arch[b].layers,
+                                 not arch[b].skip)
+        assert SPACE.canonical(changed) != SPACE.canonical(arch)
+        assert not torch.allclose(fingerprint(SPACE, changed, x)[1], out, atol=1e-4)
+    assert n_twins >= 3
+
+
+def test_size_counts_distinct_networks_by_brute_force():
+    # the real space: every architecture that check_arch accepts (48 per block), canonicalised
+    choices = every_block_choice(SPACE)
+    assert len(choices) == 2 * 3 * 2 * 3 + 2 * 3 * 2
+    forms = {SPACE.canonical(arch) for arch in itertools.product(choices, repeat=3)}
+    # block 0 keeps the shape (48 choices); blocks 1, 2 (stride 2) ignore the skip of one layer:
+    # (3 expansions + 1 convolution) * 2 kernels * (2 layer counts * 2 skips + 1) = 40
+    assert SPACE.size() == len(forms) == 48 * 40 * 40 == 76_800
+    # the same through the controller's decisions, on a space small enough to enumerate them
+    for space in (TINY, SMALL):
+        indices = list(itertools.product(*[range(n) for _, n in space.decisions()]))
+        decoded = {space.decode(ix) for ix in indices}
+        raw = {space.canonical(raw_decode(space, ix)) for ix in indices}
+        assert decoded == raw and space.size() == len(decoded)
+    assert TINY.size() == (2 * 2 * 2 + 1 * 2 * 2) * (2 * (1 + 2) + 1 * (1 + 2))
+    # every decoded architecture is canonical
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        ix = [int(rng.integers(n)) for _, n in SPACE.decisions()]
+        arch = SPACE.decode(ix)
+        assert arch == SPACE.canonical(raw_decode(SPACE, ix)) == SPACE.canonical(arch)
+    # a space that offers only skips=(True,): the canonical skip is one the space offers
+    only = MnasSpace(skips=(True,))
+    arch = only.sample(0)
+    assert only.canonical(arch) == only.check_arch(arch) and only.size() == (4 * 2 * 3) ** 3
 
 
 def test_sample_is_seeded_and_covers_the_choices():
@@ -245,6 +346,12 @@ def test_evaluator_caches_and_counts():
     assert evaluator(list(arch)) == (0.8, 123.0)
     evaluator(SPACE.sample(1))
     assert len(calls) == 2 and (evaluator.hits, evaluator.misses) == (1, 2)
+    # twins (a one-layer stride-2 block with and without its ignored skip) share one entry
+    one = BlockChoice("conv", 3, 1, 1, False)
+    evaluator((arch[0], one, one))
+    evaluator((arch[0], BlockChoice("conv", 3, 1, 1, True), one))
+    assert len(calls) == 3 and (evaluator.hits, evaluator.misses) == (2, 3)
+    assert len(evaluator.cache) == 3
     with pytest.raises(ValueError):
         Evaluator(SPACE)  # no data and no accuracy_fn
     with pytest.raises(ValueError):

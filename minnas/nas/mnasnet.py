@@ -22,7 +22,10 @@ Each block decides, for itself alone, its operation (MBConv or a plain convoluti
 :math:`N_i`, and whether its layers carry an identity skip. All :math:`N_i` layers of a block
 repeat the same choice; the first one carries the stride and the change of width, so the skip
 exists only on layers that keep the shape. An architecture is the list of these decisions
-:math:`a_1, \dots, a_D` (``D = 5B``).
+:math:`a_1, \dots, a_D` (``D = 5B``). Different decisions can build the same network (a
+convolution ignores the expansion; a one-layer block whose layer changes the shape ignores the
+skip): :meth:`MnasSpace.canonical` picks one representative, and :meth:`MnasSpace.size` counts
+distinct networks.
 
 **Controller.** The paper samples the decisions from an RNN and trains it with PPO. We use the
 simplest policy that the factorisation allows: one independent categorical distribution per
@@ -193,8 +196,9 @@ class MnasSpace:
     def decode(self, indices: Sequence[int]) -> Arch:
         """The architecture that the decision indices (one per :meth:`decisions`) describe.
 
-        A plain convolution has no expansion: its ``expand`` is stored as 1 whatever was chosen,
-        so that equal networks are equal architectures.
+        The result is in :meth:`canonical` form: a plain convolution has no expansion, so its
+        ``expand`` is stored as 1 whatever was chosen, and a block whose skip exists on none of
+        its layers stores the skip as ``False``; equal networks are then equal architectures.
         """
         indices = [int(i) for i in indices]
         n_choices = [n for _, n in self.decisions()]
@@ -208,7 +212,7 @@ class MnasSpace:
                       zip(self.options(), indices[len(FIELDS) * b:len(FIELDS) * (b + 1)])]
             op, kernel, expand, layers, skip = picked
             arch.append(BlockChoice(op, kernel, expand if op == "mbconv" else 1, layers, skip))
-        return tuple(arch)
+        return self.canonical(arch)
 
     def sample(self, seed: int | np.random.Generator = 0) -> Arch:
         """An architecture with every decision drawn uniformly (what an untrained controller
@@ -216,12 +220,40 @@ class MnasSpace:
         rng = np.random.default_rng(seed)
         return self.decode([rng.integers(n) for _, n in self.decisions()])
 
+    def skip_matters(self, b: int, layers: int) -> bool:
+        """Whether block ``b`` with ``layers`` layers has a layer that keeps the shape, so that
+        its ``skip`` changes the network. The first layer carries the stride and the change of
+        width; the others always keep the shape. So only a one-layer block whose layer changes
+        the shape (stride 2, or other output channels than input channels) ignores its skip."""
+        C_out, stride = self.blocks[b]
+        return layers > 1 or (stride == 1 and self.block_input(b)[0] == C_out)
+
+    def canonical(self, arch: Sequence[BlockChoice]) -> Arch:
+        """The one representative of all the architectures that build the same network.
+
+        :meth:`check_arch`, then the skip of every block that ignores it (:meth:`skip_matters`)
+        is set to ``False`` (to ``True`` when the space offers only ``skips=(True,)``). A plain
+        convolution's ``expand`` is already 1 (:meth:`check_arch` accepts nothing else). Two
+        architectures build identical networks exactly when their canonical forms are equal;
+        :class:`Evaluator` caches by it, :meth:`decode` returns it, :meth:`size` counts it."""
+        arch = self.check_arch(arch)
+        idle = min(self.skips)  # False if the space offers it
+        return tuple(choice if choice.skip == idle or self.skip_matters(b, choice.layers)
+                     else BlockChoice(choice.op, choice.kernel, choice.expand, choice.layers, idle)
+                     for b, choice in enumerate(arch))
+
+    def block_size(self, b: int) -> int:
+        """Number of distinct choices of block ``b`` (distinct canonical forms of the block)."""
+        skips = sum(len(self.skips) if self.skip_matters(b, n) else 1 for n in self.layers)
+        expands = sum(len(self.expands) if op == "mbconv" else 1 for op in self.ops)
+        return expands * len(self.kernels) * skips
+
     def size(self) -> int:
-        """Number of distinct architectures (a convolution ignores the expansion, so fewer than
-        the product of all the decisions' choices)."""
-        per_op = len(self.kernels) * len(self.layers) * len(self.skips)
-        per_block = sum(per_op * (len(self.expands) if op == "mbconv" else 1) for op in self.ops)
-        return per_block ** self.n_blocks
+        """Number of distinct networks, the product of :meth:`block_size` over the blocks.
+
+        Fewer than the product of all the decisions' choices: a convolution ignores the
+        expansion, and a one-layer block whose layer changes the shape ignores the skip."""
+        return math.prod(self.block_size(b) for b in range(self.n_blocks))
 
     def check_arch(self, arch: Sequence[BlockChoice]) -> Arch:
         """``arch`` as a tuple, after checking one allowed :class:`BlockChoice` per block."""
@@ -410,7 +442,10 @@ def reinforce_step(optimizer: torch.optim.Optimizer, log_prob: torch.Tensor, rew
 # The accuracy proxy and the latency, cached
 # ----------------------------------------------------------------------------------------------
 class Evaluator:
-    """``evaluator(arch) -> (accuracy, latency_us)``, computed once per architecture.
+    """``evaluator(arch) -> (accuracy, latency_us)``, computed once per distinct network.
+
+    Architectures are cached by their :meth:`MnasSpace.canonical` form, so twins (different
+    decisions, same network) are trained and measured once and share one cache entry.
 
     Parameters
     ----------
@@ -464,7 +499,7 @@ class Evaluator:
         return measure_network(net, self.space.in_shape, **self.measure_kwargs).median_us
 
     def __call__(self, arch: Sequence[BlockChoice]) -> tuple[float, float]:
-        arch = self.space.check_arch(arch)
+        arch = self.space.canonical(arch)  # twins (same network) share one entry
         if arch in self.cache:
             self.hits += 1
             return self.cache[arch]
