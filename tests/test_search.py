@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from minnas.hpo.search import (OptimizeResult, check_value, grid_search, random_search,
-                               result_from_history)
+                               result_from_history, successive_halving)
 from minnas.hpo.space import Categorical, Integer, Real, Space
 
 SPACE = Space({"x": Real(-2.0, 2.0), "n": Integer(0, 4), "kind": Categorical(["a", "b"])})
@@ -94,3 +94,47 @@ def test_argument_errors():
         result_from_history(SPACE, [{}], [1.0, 2.0])
     with pytest.raises(ValueError, match="func_vals is empty"):
         result_from_history(SPACE, [], [])
+
+
+def test_successive_halving_rungs_budgets_and_survivors():
+    space = Space({"x": Real(0.0, 1.0)})
+    calls = []
+
+    def loss(p, budget):
+        calls.append((p["x"], budget))
+        return (p["x"] - 0.3) ** 2 + 1.0 / budget
+
+    res = successive_halving(loss, space, n=27, min_budget=1, max_budget=100, eta=3, seed=0)
+    assert [len(r["indices"]) for r in res.rungs] == [27, 9, 3, 1]
+    assert [r["budget"] for r in res.rungs] == [1.0, 3.0, 9.0, 27.0]
+    assert len(calls) == 40 and res.total_budget == 27 + 27 + 27 + 27
+    assert res.configs == space.sample(27, seed=0)
+    for prev, nxt in zip(res.rungs, res.rungs[1:]):  # the survivors are the best of each rung
+        cut = np.sort(prev["losses"])[len(nxt["indices"]) - 1]
+        kept = {i for i, v in zip(prev["indices"], prev["losses"]) if v <= cut}
+        assert set(nxt["indices"]) == kept
+    best = min(res.configs, key=lambda p: abs(p["x"] - 0.3))
+    assert res.x == best and res.fun == loss(best, 27.0)
+
+
+def test_successive_halving_stops_at_the_maximum_budget_and_keeps_the_first_of_ties():
+    space = Space({"x": Real(0.0, 1.0)})
+    res = successive_halving(lambda p, b: 1.0, space, n=20, min_budget=1, max_budget=4, eta=2,
+                             seed=1)
+    assert [len(r["indices"]) for r in res.rungs] == [20, 10, 5]
+    assert res.rungs[1]["indices"] == list(range(10)) and res.rungs[2]["indices"] == list(range(5))
+    assert res.x == res.configs[0] and res.fun == 1.0
+    one = successive_halving(lambda p, b: p["x"], space, n=1, min_budget=2, max_budget=2, seed=0)
+    assert len(one.rungs) == 1 and one.rungs[0]["budget"] == 2.0
+
+
+def test_successive_halving_argument_errors():
+    space = Space({"x": Real(0.0, 1.0)})
+    f = lambda p, b: p["x"]  # noqa: E731
+    for kwargs, match in [({"n": 0}, "n must be"), ({"eta": 1}, "eta must be"),
+                          ({"min_budget": 0}, "min_budget"), ({"min_budget": 5, "max_budget": 4}, "min_budget")]:
+        args = {"n": 9, "min_budget": 1, "max_budget": 9, "eta": 3} | kwargs
+        with pytest.raises(ValueError, match=match):
+            successive_halving(f, space, **args)
+    with pytest.raises(ValueError, match="the objective returned"):
+        successive_halving(lambda p, b: np.nan, space, 3, 1, 9)

@@ -13,6 +13,11 @@ expensive black box, typically a validation error. With a budget of :math:`n` ev
     (uniform in the unit cube, hence log-uniform on log scales).
 (4) Both return :math:`\hat\lambda = \lambda_{i^\star}`, :math:`i^\star = \arg\min_i f(\lambda_i)`,
     and the best-so-far curve :math:`y^\star_t = \min_{i \le t} f(\lambda_i)`.
+(5) Successive halving with a budget (epochs, data, iterations) and a factor :math:`\eta`: rung 0
+    evaluates :math:`n` random configurations at budget :math:`b_0`; rung :math:`i + 1` evaluates
+    the best :math:`\max(1, \lfloor m_i / \eta \rfloor)` of the :math:`m_i` configurations of
+    rung :math:`i` at budget :math:`b_{i+1} = \eta\, b_i`; it stops after a rung of one
+    configuration, or when :math:`\eta\, b_i` would exceed the maximum budget.
 
 Why random search beats grid search (Bergstra & Bengio, 2012): when only a few of the
 :math:`d` dimensions matter (low *effective dimensionality*), the grid's :math:`n` points show
@@ -23,6 +28,9 @@ Sources
 -------
 - J. Bergstra and Y. Bengio, "Random search for hyper-parameter optimization", *JMLR* 13,
   281-305, 2012.
+- K. Jamieson and A. Talwalkar, "Non-stochastic best arm identification and hyperparameter
+  optimization", *AISTATS* 2016; L. Li et al., "Hyperband: a novel bandit-based approach to
+  hyperparameter optimization", *JMLR* 18(185), 2018: successive halving, equation (5).
 - The result fields follow ``scipy.optimize.OptimizeResult`` and scikit-optimize
   (``x``, ``fun``, ``x_iters``, ``func_vals``), so results compare side by side.
 """
@@ -39,7 +47,8 @@ from numpy.typing import ArrayLike
 from minnas._validation import as_float_array
 from minnas.hpo.space import Space
 
-__all__ = ["OptimizeResult", "check_value", "grid_search", "random_search", "result_from_history"]
+__all__ = ["HalvingResult", "OptimizeResult", "check_value", "grid_search", "random_search",
+           "result_from_history", "successive_halving"]
 
 Objective = Callable[[dict], float]
 
@@ -159,6 +168,82 @@ def random_search(func: Objective, space: Space, n_calls: int,
     if isinstance(n_calls, bool) or not isinstance(n_calls, (int, np.integer)) or n_calls < 1:
         raise ValueError(f"n_calls must be an integer >= 1, got {n_calls!r}")
     return _evaluate(func, space, space.sample(int(n_calls), seed=seed))
+
+
+@dataclass
+class HalvingResult:
+    """What successive halving found, rung by rung.
+
+    Attributes
+    ----------
+    x : dict
+        The winner: the best configuration of the last rung (the first drawn, if several tie).
+    fun : float
+        Its objective value at the last rung's budget.
+    configs : list of dict
+        The ``n`` configurations drawn, in drawing order.
+    rungs : list of dict
+        One per rung: ``budget`` (float), ``indices`` (positions in ``configs``, in the order
+        evaluated) and ``losses`` (ndarray aligned with ``indices``).
+    """
+
+    x: dict
+    fun: float
+    configs: list[dict]
+    rungs: list[dict]
+
+    @property
+    def total_budget(self) -> float:
+        """The budget spent: the sum over rungs of budget times configurations evaluated."""
+        return float(sum(r["budget"] * len(r["indices"]) for r in self.rungs))
+
+
+def successive_halving(func: Callable[[dict, float], float], space: Space, n: int,
+                       min_budget: float, max_budget: float, eta: int = 3,
+                       seed: int | np.random.Generator | None = None) -> HalvingResult:
+    """Successive halving over ``n`` configurations drawn from ``space``, equation (5).
+
+    Parameters
+    ----------
+    func : callable
+        ``func(params, budget)`` returns the loss of configuration ``params`` trained with
+        ``budget`` (epochs, iterations, data); lower is better.
+    space : Space
+        The search space; the configurations are ``space.sample(n, seed)``.
+    n : int
+        Configurations in the first rung (>= 1).
+    min_budget, max_budget : float
+        ``0 < min_budget <= max_budget``; no rung's budget exceeds ``max_budget``.
+    eta : int, default 3
+        Keep the best ``1 / eta`` of each rung (an integer >= 2).
+    seed : int, Generator or None
+
+    Returns
+    -------
+    HalvingResult
+    """
+    _check_space(space)
+    if not callable(func):
+        raise ValueError(f"func must be callable, got {type(func).__name__}")
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"n must be an integer >= 1, got {n!r}")
+    if isinstance(eta, bool) or not isinstance(eta, (int, np.integer)) or eta < 2:
+        raise ValueError(f"eta must be an integer >= 2, got {eta!r}")
+    if not 0 < min_budget <= max_budget:
+        raise ValueError(f"need 0 < min_budget <= max_budget, got {min_budget} and {max_budget}")
+    configs = space.sample(int(n), seed=seed)
+    alive, budget, rungs = list(range(int(n))), float(min_budget), []
+    while True:
+        losses = np.array([check_value(func(dict(configs[i]), budget), configs[i]) for i in alive])
+        rungs.append({"budget": budget, "indices": list(alive), "losses": losses})
+        if len(alive) == 1 or budget * eta > max_budget:
+            break
+        order = np.argsort(losses, kind="stable")  # ties: the earlier position (drawn first) wins
+        alive = sorted(alive[j] for j in order[:max(1, len(alive) // eta)])
+        budget *= eta
+    best = min(range(len(alive)), key=lambda j: (losses[j], alive[j]))
+    return HalvingResult(x=dict(configs[alive[best]]), fun=float(losses[best]), configs=configs,
+                         rungs=rungs)
 
 
 def _check_space(space: Space) -> None:
