@@ -130,7 +130,8 @@ def test_release_holds_no_solution_hidden_tests_or_outputs(name):
     assert solution_ids, f"lessons/{name} has no exercise cells"
     for cell in nb.cells:
         if cell.id in solution_ids:
-            assert "raise NotImplementedError()" in cell.source, f"lessons/{name}/{cell.id} is not blanked"
+            stub = "raise NotImplementedError()" if cell.cell_type == "code" else "YOUR ANSWER HERE"
+            assert stub in cell.source, f"lessons/{name}/{cell.id} is not blanked"
 
 
 @pytest.mark.parametrize("name", LESSON_NAMES)
