@@ -1,6 +1,7 @@
 """Regenerate the sample classes in ``grader/examples/`` from ``lessons/`` and ``solutions/``.
 
-    python -m grader.make_examples
+    python -m grader.make_examples              # every lesson
+    python -m grader.make_examples 07_darts     # only the lessons named
 
 ``grader/examples/class/``: four students, each submitting every lesson, as a student would:
 the release notebook with the exercise cells edited.
@@ -537,20 +538,29 @@ def write_adversarial(root: Path = ADVERSARIAL) -> None:
     print(f"wrote {len(ADVERSARIAL_KINDS)} adversarial submissions to {root.relative_to(root.parents[2])}")
 
 
-def main() -> None:
+def main(only: list[str] | None = None) -> None:
+    """Write the sample classes; ``only``: just these lessons' notebooks (the adversarial class
+    is lesson 01's, rewritten when it is among them)."""
     lessons = lesson_names()
+    unknown = sorted(set(only or ()) - set(lessons))
+    if unknown:
+        raise SystemExit(f"no such lesson: {unknown}")
     missing = [lesson for lesson in lessons if lesson not in MISTAKES]
     if missing:
         raise SystemExit(f"add a typical mistake to MISTAKES for: {missing}")
     for student in ("perfect", "partial", "blank", "broken"):
-        shutil.rmtree(EXAMPLES / student, ignore_errors=True)
-        for lesson in lessons:
+        if not only:
+            shutil.rmtree(EXAMPLES / student, ignore_errors=True)
+        for lesson in only or lessons:
             path = EXAMPLES / student / lesson / f"{lesson}.ipynb"
-            path.parent.mkdir(parents=True)
+            path.parent.mkdir(parents=True, exist_ok=True)
             nbformat.write(submission(lesson, student), path)
             print(f"wrote {path.relative_to(EXAMPLES.parents[2])}")
-    write_adversarial()
+    if not only or ADVERSARIAL_LESSON in only:
+        write_adversarial()
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    main(sys.argv[1:])
