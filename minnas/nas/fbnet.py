@@ -565,7 +565,7 @@ def search(data: Splits, space: FBNetSpace, table: LatencyTable, *, epochs: int 
     w_lr, w_momentum, w_weight_decay : float
         SGD on the weights, cosine-annealed over the search.
     theta_lr, theta_weight_decay : float
-        Adam on ``theta``. The paper uses 0.01 and 5e-4 for 90 epochs of ImageNet-100 (100 of its classes); a lesson
+        Adam on ``theta``. The paper uses 0.01 and 5e-4 for 90 epochs of ImageNet-100; a lesson
         has far fewer steps, hence the larger default rate.
     batch_size : int, default 64
     warmup_epochs : int, default 1
