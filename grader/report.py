@@ -159,8 +159,8 @@ def write_all(results) -> None:
     histogram(results, out / "grades_histogram.png")
     attention = results.attention()
     # Only the grader writes outside the fences; what a submission wrote is inside them, made plain.
-    text = [f"# Autograde report\n\n{len(results.students)} students, {len(results.lessons)} lessons, "
-            f"{results.seconds:.1f} s. Isolation: {_plain(results.isolation)}.\n",
+    text = [(f"# Autograde report\n\n{len(results.students)} students, {len(results.lessons)} lessons, "
+             f"{results.seconds:.1f} s. Isolation: {_plain(results.isolation)}.\n"),
             f"Needs attention: {len(attention)} submission(s)." if attention else "Nothing needs attention.",
             manual_line(results),
             "\n## Scores\n", "```", score_table(results), "```",

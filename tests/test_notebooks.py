@@ -9,7 +9,7 @@ import re
 import nbformat
 import pytest
 
-from grader.course import LESSONS, SOLUTIONS, lesson_names, stale_lessons
+from grader.course import LESSONS, lesson_names, stale_lessons
 from lesson_facts import (SOLUTION_REGION, source_notebook, answer_cells, cpu_budget, defined_names, graded_code_cells,
                           python_of, reference_lines, solution_cells)
 
