@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -83,6 +84,8 @@ def test_release_scores_zero(graded, lesson):
 @pytest.mark.parametrize("lesson", LESSONS)
 def test_grading_keeps_the_lessons_cpu_budget(graded, lesson):
     """CPU seconds, not wall time: a busy machine stretches the second but not the first."""
+    if not Path("/proc/self/stat").exists():
+        pytest.skip("the grader reads a kernel's CPU time from /proc, which this system lacks")
     budget = cpu_budget(lesson)[1]
     used = graded.grades["solution", lesson].kernel_cpu_s
     assert 0 < used <= budget, f"{lesson}: grading the solution took {used:.1f} CPU-s, budget {budget}"
