@@ -157,10 +157,14 @@ def test_csvs_start_no_field_with_a_formula(hostile):
 
 def test_csv_headers_and_numbers_are_unchanged(hostile):
     grades, flags = _rows(hostile.workdir / "grades.csv"), _rows(hostile.workdir / "integrity.csv")
-    assert grades[0] == ["student", "lesson", "score", "max_score", "status", "detail", "flags"], grades[0]
+    assert grades[0] == ["student", "lesson", "score", "max_score", "status", "detail", "flags",
+                         "manual_pending", "kernel_cpu_s"], grades[0]
     assert flags[0] == ["student", "lesson", "kind", "cell", "message", "needs_attention"], flags[0]
     assert len(grades) == 1 + len(hostile.grades), "a student string added or removed rows in grades.csv"
-    assert all(float(r[2]) >= 0 and float(r[3]) == 10 for r in grades[1:]), "score columns changed"
+    max_score = {g.max_score for g in hostile.grades.values()}
+    assert len(max_score) == 1 and all(float(r[2]) >= 0 and float(r[3]) in max_score for r in grades[1:]), \
+        "score columns changed"
+    assert all(float(r[7]) >= 0 and float(r[8]) >= 0 for r in grades[1:]), "pending and CPU columns changed"
     assert {r[5] for r in flags[1:]} == {"True", "False"}, "needs_attention column changed"
     hyperlink = next(r for r in grades[1:] if "HYPERLINK" in r[0])
     assert hyperlink[0] == "'" + HOSTILE[1], f"a formula keeps its text behind the quote: {hyperlink[0]!r}"
