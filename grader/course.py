@@ -18,6 +18,7 @@ is recorded against it (:mod:`grader.integrity`), and the rest of the class is s
 from __future__ import annotations
 
 import contextlib
+import datetime
 import functools
 import json
 import logging
@@ -38,12 +39,13 @@ from pathlib import Path
 import nbformat
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.apps import NbGraderAPI
+from nbgrader.utils import parse_utc
 from sqlalchemy.exc import SAWarning
 from tqdm.auto import tqdm
-from traitlets.config import Config
 
-from grader import execute, feedback as feedback_html, report, sandbox
+from grader import config, execute, report, sandbox
 from grader.execute import Isolation, Limits, Outcome, Task
+from grader.export import CanvasExportPlugin
 from grader.integrity import ATTENTION, FAILED, NOTE, Flag, LessonSpec
 
 REPO = Path(__file__).resolve().parents[1]
@@ -53,11 +55,8 @@ EXAMPLES = Path(__file__).resolve().parent / "examples" / "class"
 ADVERSARIAL = Path(__file__).resolve().parent / "examples" / "adversarial"
 
 LESSON_NAME = re.compile(r"^\d\d_[a-z0-9_]+$")
-
-# A Python warning printed to stderr, e.g. "file.py:3: UserWarning: ...". nbgrader scores a test
-# cell 0 when anything reaches stderr; a warning is not a wrong answer, so it is dropped.
-WARNING_PATTERN = r"\w*Warning: "
-
+# What nbgrader's exchange writes beside a submitted notebook; feedback goes back through it.
+EXCHANGE_FILES = ("timestamp.txt", "submission_secret.txt")
 
 
 class GradingError(RuntimeError):
@@ -65,8 +64,9 @@ class GradingError(RuntimeError):
 
 
 def default_workdir() -> Path:
-    """The grading working folder: ``$MINNAS_GRADING_DIR`` or ``~/minnas-grading``."""
-    return Path(os.environ.get("MINNAS_GRADING_DIR", Path.home() / "minnas-grading")).expanduser()
+    """The grading working folder of ``nbgrader_config.py``: ``$MINNAS_GRADING_DIR`` or
+    ``~/minnas-grading``."""
+    return config.grading_dir()
 
 
 def lesson_names(solutions: Path = SOLUTIONS) -> list[str]:
@@ -75,26 +75,27 @@ def lesson_names(solutions: Path = SOLUTIONS) -> list[str]:
 
 
 def nbgrader_api(workdir: Path, release_dir: Path, solutions: Path = SOLUTIONS) -> NbGraderAPI:
-    """An nbgrader API rooted at ``workdir``, reading ``solutions`` and releasing into ``release_dir``."""
+    """nbgrader's API with the course configuration (``nbgrader_config.py``), rooted at
+    ``workdir`` (gradebook, submitted, autograded, feedback), reading ``solutions`` and
+    releasing into ``release_dir``."""
     workdir.mkdir(parents=True, exist_ok=True)
     # nbgrader runs the `alembic` command to check the gradebook's schema; it lives next to this
     # interpreter, which is not on PATH when the venv is used without being activated.
     bindir = str(Path(sys.executable).parent)
     if bindir not in os.environ.get("PATH", "").split(os.pathsep):
         os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
-    cfg = Config()
+    cfg = config.load()
+    workdir = workdir.resolve()
     cfg.CourseDirectory.root = str(workdir)
     # Absolute paths: nbgrader joins them onto the root, which keeps them as they are.
     cfg.CourseDirectory.source_directory = str(solutions.resolve())
     cfg.CourseDirectory.release_directory = str(release_dir.resolve())
-    cfg.CourseDirectory.db_url = f"sqlite:///{(workdir / 'gradebook.db').resolve()}"
-    cfg.Execute.timeout = Limits().cell_s
+    for step in ("submitted", "autograded", "feedback"):
+        cfg.CourseDirectory[f"{step}_directory"] = str(workdir / step)
+    cfg.CourseDirectory.db_url = f"sqlite:///{workdir / 'gradebook.db'}"
     # Keep the kernel's own start-up notices out of the instructor's terminal.
     cfg.Execute.extra_arguments = execute.KERNEL_ARGS
-    cfg.IgnorePattern.enabled = True
-    cfg.IgnorePattern.pattern = WARNING_PATTERN
     cfg.NbGraderAPI.log_level = logging.ERROR
-    feedback_html.configure(cfg)  # feedback handed back without the hidden tests
     return NbGraderAPI(config=cfg)
 
 
@@ -149,8 +150,10 @@ class Grade:
 
     student: str
     lesson: str
-    score: float = 0.0
+    score: float = 0.0  # autograded points minus the late penalty (nbgrader's ``score``)
     max_score: float = 0.0
+    late_penalty: float = 0.0  # points taken off for handing in after the lesson's due date
+    timestamp: datetime.datetime | None = None  # when it was handed in (nbgrader's timestamp.txt)
     pending: float = 0.0  # points of answers awaiting a human grader (manually graded cells)
     kernel_cpu_s: float = 0.0  # user + system seconds of the kernel that ran the notebook
     status: str = "graded"  # graded | missing | failed
@@ -224,33 +227,45 @@ def default_jobs() -> int:
         return os.cpu_count() or 1
 
 
-def autograde(submissions: Path, workdir: Path | None = None, solutions: Path = SOLUTIONS,
+def autograde(submissions: Path | None = None, workdir: Path | None = None, solutions: Path = SOLUTIONS,
               feedback: bool = True, progress: bool = True, jobs: int | None = None,
-              limits: Limits = Limits()) -> ClassResults:
+              limits: Limits | None = None, only: Sequence[str] = ()) -> ClassResults:
     """Grade every ``submissions/<student>/<NN_lesson>/<NN_lesson>.ipynb``, ``jobs`` at a time.
 
     Each notebook is checked, sanitised and run in a worker process (:mod:`grader.execute`),
     its kernel under ``limits`` and isolated (:mod:`grader.sandbox`); this process alone writes
-    the gradebook. Then feedback HTML (in parallel too), and in ``workdir``: the gradebook,
-    ``grades.csv``, ``integrity.csv``, ``report.md`` (per lesson and exercise: mean, median,
-    share with full marks; every flag) and ``grades_histogram.png``.
+    the gradebook, with nbgrader's late penalty where a submission's ``timestamp.txt`` is after
+    the lesson's due date. Then feedback HTML (in parallel too), and in ``workdir``: the
+    gradebook, ``grades.csv``, ``canvas_grades.csv``, ``integrity.csv``, ``report.md`` (per
+    lesson and exercise: mean, median, share with full marks; every flag) and
+    ``grades_histogram.png``.
+
+    ``submissions`` defaults to ``workdir/submitted``, where ``nbgrader collect`` puts what
+    students handed in through the exchange; ``workdir`` and ``limits`` default to those of
+    ``nbgrader_config.py``; ``only`` grades just the lessons named.
 
     A submission that cannot be graded (invalid notebook, wrong name, a crash in grading) is
     recorded with status ``failed`` and the reason, and the rest of the class is still graded.
     """
     jobs = default_jobs() if jobs is None else jobs
+    limits = config.limits() if limits is None else limits
     if jobs < 1:
         raise ValueError(f"jobs must be >= 1, got {jobs}")
     start = time.perf_counter()
     workdir = (workdir or default_workdir()).resolve()
+    submissions = workdir / "submitted" if submissions is None else submissions
     # nbgrader's gradebook trips SQLAlchemy's autoflush warnings on every submission; they say
     # nothing about the grades and would drown the report.
     with warnings.catch_warnings(), _single_threaded_kernels():
         warnings.simplefilter("ignore", SAWarning)
         results = _autograde(submissions.resolve(), workdir, solutions.resolve(), feedback, progress,
-                             jobs, limits)
+                             jobs, limits, only)
     results.seconds = time.perf_counter() - start
     report.write_all(results)
+    # The same export as `nbgrader export`, with the settings of nbgrader_config.py (e.g. a roster).
+    canvas = CanvasExportPlugin(config=config.load(), to=str(workdir / "canvas_grades.csv"))
+    with Gradebook(f"sqlite:///{workdir / 'gradebook.db'}") as gb:
+        canvas.export(gb)
     return results
 
 
@@ -274,9 +289,13 @@ def _single_threaded_kernels():
 
 
 def _autograde(submissions: Path, workdir: Path, solutions: Path, feedback: bool, progress: bool,
-               jobs: int, limits: Limits) -> ClassResults:
+               jobs: int, limits: Limits, only: Sequence[str]) -> ClassResults:
     lessons = lesson_names(solutions)
-    students, unknown = find_submissions(submissions, lessons)
+    unknown_lessons = sorted(set(only) - set(lessons))
+    if unknown_lessons:
+        raise ValueError(f"no such lesson in {solutions}: {', '.join(unknown_lessons)}")
+    lessons = [name for name in lessons if not only or name in only]
+    students, unknown = find_submissions(submissions, lesson_names(solutions))
     # The gradebook learns each lesson's cells (hidden tests included) from a release made in
     # the working folder, so grading never touches the committed lessons/.
     api = nbgrader_api(workdir, workdir / "release", solutions)
@@ -503,26 +522,47 @@ def _quiet_worker() -> None:
 
 def _save(outcome: Outcome, grade: Grade, workdir: Path, submissions: Path) -> None:
     """Write one graded notebook to the gradebook and the working folder (this process only)."""
-    from nbgrader.preprocessors import SaveAutoGrades
+    from nbgrader.preprocessors import AssignLatePenalties, SaveAutoGrades
 
     grade.flags += outcome.flags
     grade.kernel_cpu_s = outcome.kernel_cpu_s
+    handed_in = submissions / grade.student / grade.lesson
     submitted = workdir / "submitted" / grade.student / grade.lesson
-    shutil.rmtree(submitted, ignore_errors=True)
-    shutil.copytree(submissions / grade.student / grade.lesson, submitted, symlinks=True)
+    if handed_in.resolve() != submitted.resolve():  # not already nbgrader's collected copy
+        shutil.rmtree(submitted, ignore_errors=True)
+        shutil.copytree(handed_in, submitted, symlinks=True)
     if outcome.failed:
         grade.status = "failed"
         grade.detail = next(f.message for f in outcome.flags if f.kind == FAILED)
         _record_zero(workdir, grade)
         return
-    with Gradebook(f"sqlite:///{workdir / 'gradebook.db'}") as gb:
-        gb.update_or_create_submission(grade.lesson, grade.student)
+    db_url = f"sqlite:///{workdir / 'gradebook.db'}"
+    grade.timestamp = _timestamp(submitted)
+    with Gradebook(db_url) as gb:
+        gb.update_or_create_submission(grade.lesson, grade.student, timestamp=grade.timestamp)
     autograded = workdir / "autograded" / grade.student / grade.lesson
-    autograded.mkdir(parents=True, exist_ok=True)
-    resources = {"nbgrader": {"db_url": f"sqlite:///{workdir / 'gradebook.db'}", "assignment": grade.lesson,
-                              "notebook": grade.lesson, "student": grade.student}}
+    shutil.rmtree(autograded, ignore_errors=True)
+    autograded.mkdir(parents=True)
+    for name in EXCHANGE_FILES:  # nbgrader's feedback release needs them beside the notebook
+        if (submitted / name).is_file():
+            shutil.copy(submitted / name, autograded / name)
+    resources = {"nbgrader": {"db_url": db_url, "assignment": grade.lesson, "notebook": grade.lesson,
+                              "student": grade.student}}
     nb, _ = SaveAutoGrades().preprocess(outcome.nb, resources)
+    # The late penalty is nbgrader's own step, with the plugin nbgrader_config.py names.
+    nb, _ = AssignLatePenalties(config=config.load()).preprocess(nb, resources)
     nbformat.write(nb, autograded / f"{grade.lesson}.ipynb")
+
+
+def _timestamp(folder: Path) -> datetime.datetime | None:
+    """When the submission in ``folder`` was handed in: nbgrader's ``timestamp.txt``, if any."""
+    path = folder / "timestamp.txt"
+    if not path.is_file():
+        return None
+    try:
+        return parse_utc(path.read_text()[:100].strip())
+    except (ValueError, OverflowError) as exc:
+        raise ValueError(f"timestamp.txt is not a time: {exc}") from None
 
 
 def _record_zero(workdir: Path, grade: Grade) -> None:
@@ -565,10 +605,76 @@ def _read_scores(workdir: Path, results: ClassResults) -> None:
                 except MissingEntry:
                     grade.status, grade.detail = "failed", "no grade recorded"
                     continue
-                grade.score = notebook.score
+                grade.late_penalty = notebook.late_submission_penalty or 0.0
+                grade.score = notebook.score - grade.late_penalty
                 # nbgrader gives an untouched answer 0 itself; an answered one waits for a person.
                 grade.pending = sum(g.max_score for g in notebook.grades
                                     if g.needs_manual_grade and g.manual_score is None and g.auto_score is None)
                 # Per test cell; answers graded by hand are Formgrader's to report.
                 results.cell_scores[student, lesson] = {g.name: (g.score, g.max_score) for g in notebook.grades
                                                         if g.cell_type == "code"}
+
+
+@dataclass
+class TestResult:
+    """One test cell of a checked notebook: its points and, when it failed, why."""
+
+    name: str
+    score: float
+    max_score: float
+    message: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return self.score >= self.max_score
+
+
+def check(notebook: Path, limits: Limits | None = None, lessons: Path = LESSONS) -> tuple[Grade, list[TestResult]]:
+    """Grade one student's notebook against the visible tests of its lesson, as the grader would.
+
+    The same pipeline as :func:`autograde` (integrity checks, sanitising, the sandboxed kernel
+    with ``NBGRADER_EXECUTION`` set, the limits of ``nbgrader_config.py``), with the release in
+    ``lessons`` as the source: the hidden tests are not run, so passing here is necessary, not
+    sufficient. Nothing is written outside a temporary folder.
+
+    Returns the lesson's grade (visible tests only) and one :class:`TestResult` per test cell.
+    """
+    lesson = lesson_of(notebook, lessons)
+    with tempfile.TemporaryDirectory(prefix="minnas-check-") as tmp:
+        folder = Path(tmp) / "submissions" / "you" / lesson
+        folder.mkdir(parents=True)
+        shutil.copy(notebook, folder / f"{lesson}.ipynb")
+        results = autograde(folder.parents[1], Path(tmp) / "work", solutions=lessons, feedback=False,
+                            progress=False, jobs=1, limits=limits, only=[lesson])
+        grade = results.grades["you", lesson]
+        graded = results.workdir / "autograded" / "you" / lesson / f"{lesson}.ipynb"
+        messages = _failure_messages(_read(graded)) if graded.is_file() else {}
+    scores = results.cell_scores.get(("you", lesson), {})
+    return grade, [TestResult(name, score, top, messages.get(name, "") if score < top else "")
+                   for name, (score, top) in scores.items()]
+
+
+def lesson_of(notebook: Path, lessons: Path = LESSONS) -> str:
+    """The lesson a student's notebook belongs to, from its file name or its folder's name."""
+    names = lesson_names(lessons)
+    for candidate in (notebook.stem, notebook.resolve().parent.name):
+        if candidate in names:
+            return candidate
+    raise ValueError(f"cannot tell which lesson {notebook} is: name it NN_name.ipynb "
+                     f"(one of {', '.join(names)}) or keep it in a folder of that name")
+
+
+def _failure_messages(nb: dict) -> dict[str, str]:
+    """The first line of each failing test cell's error (or why it scored 0), by grade_id."""
+    messages = {}
+    for cell in nb["cells"]:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if cell["cell_type"] != "code" or not meta.get("grade") or meta.get("solution"):
+            continue
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "error":
+                messages[meta["grade_id"]] = f"{out.get('ename', '')}: {out.get('evalue', '')}".strip(": ")
+                break
+            if out.get("output_type") == "stream" and out.get("name") == "stderr":
+                messages.setdefault(meta["grade_id"], "the cell wrote to stderr")
+    return {name: (text.strip().splitlines() or [""])[0][:600] for name, text in messages.items()}

@@ -144,11 +144,12 @@ def write_all(results) -> None:
     with (out / "grades.csv").open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(["student", "lesson", "score", "max_score", "status", "detail", "flags",
-                         "manual_pending", "kernel_cpu_s"])
+                         "manual_pending", "kernel_cpu_s", "late_penalty", "submitted_at"])
         for (student, lesson), g in sorted(results.grades.items()):
             writer.writerow([*map(_csv_text, [student, lesson]), f"{g.score:g}", f"{g.max_score:g}",
                              *map(_csv_text, [g.status, g.detail, "; ".join(map(str, g.flags))]),
-                             f"{g.pending:g}", f"{g.kernel_cpu_s:.1f}"])
+                             f"{g.pending:g}", f"{g.kernel_cpu_s:.1f}", f"{g.late_penalty:g}",
+                             g.timestamp.isoformat() if g.timestamp else ""])
     with (out / "integrity.csv").open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(["student", "lesson", "kind", "cell", "message", "needs_attention"])

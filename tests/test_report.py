@@ -158,7 +158,7 @@ def test_csvs_start_no_field_with_a_formula(hostile):
 def test_csv_headers_and_numbers_are_unchanged(hostile):
     grades, flags = _rows(hostile.workdir / "grades.csv"), _rows(hostile.workdir / "integrity.csv")
     assert grades[0] == ["student", "lesson", "score", "max_score", "status", "detail", "flags",
-                         "manual_pending", "kernel_cpu_s"], grades[0]
+                         "manual_pending", "kernel_cpu_s", "late_penalty", "submitted_at"], grades[0]
     assert flags[0] == ["student", "lesson", "kind", "cell", "message", "needs_attention"], flags[0]
     assert len(grades) == 1 + len(hostile.grades), "a student string added or removed rows in grades.csv"
     max_score = {g.max_score for g in hostile.grades.values()}
