@@ -30,6 +30,7 @@ from nbgrader.preprocessors import ClearHiddenTests
 from sqlalchemy.exc import SAWarning
 from traitlets.config import Config
 
+from grader import course
 from grader.feedback import HIDDEN_FAILURE, HIDDEN_OUTPUT_NOTE, HideHiddenTests, configure
 
 REPO = Path(__file__).resolve().parents[1]
@@ -320,3 +321,37 @@ def test_lesson_test_cells_read_as_released(solution):
         if grade_id in with_hidden:
             assert cell.source == release[grade_id], (
                 f"{solution.parent.name}/{grade_id} should read as in the release")
+
+
+def lesson_hidden_lines(lesson: str) -> set[str]:
+    """The hidden test lines of a lesson that say something: each stripped line of a hidden block
+    that occurs nowhere else in the source notebook (so a student may legitimately see it)."""
+    nb = nbformat.read(course.SOLUTIONS / lesson / f"{lesson}.ipynb", as_version=4)
+    hidden, elsewhere = set(), set()
+    for cell in nb.cells:
+        inside = False
+        for line in cell.source.split("\n"):
+            if "BEGIN HIDDEN TESTS" in line or "END HIDDEN TESTS" in line:
+                inside = "BEGIN" in line
+                continue
+            (hidden if inside else elsewhere).add(line.strip())
+    return {line for line in hidden - elsewhere if len(line) >= 8 and not line.startswith("#")}
+
+
+def test_no_hidden_test_line_of_any_lesson_is_in_the_sample_class_feedback(graded):
+    """Every feedback file of the class (the sample students, the solutions and the blank release
+    handed in) is read as its reader sees it; no line of any lesson's hidden tests is in it."""
+    feedback = sorted(graded.feedback_dir.glob("*/*/*.html"))
+    assert len(feedback) >= 4 * len(graded.lessons), f"expected feedback for the class, found {len(feedback)} files"
+    for lesson in graded.lessons:
+        hidden = lesson_hidden_lines(lesson)
+        assert len(hidden) >= 5, f"{lesson}: the check is blind, only {len(hidden)} hidden lines found"
+        release = nbformat.read(course.LESSONS / lesson / f"{lesson}.ipynb", as_version=4)
+        visible = {line.strip() for cell in release.cells if cell.metadata.get("nbgrader", {}).get("grade")
+                   and cell.cell_type == "code" for line in cell.source.split("\n") if len(line.strip()) >= 8}
+        for path in (p for p in feedback if p.parent.name == lesson):
+            text = plain_text(path.read_text(encoding="utf-8"))
+            assert any(line in text for line in visible), f"{path}: the check is blind, no visible test line found"
+            found = sorted(line for line in hidden if line in text)
+            assert not found, f"{path.relative_to(graded.feedback_dir)} shows hidden test lines: {found[:3]}"
+            assert "BEGIN HIDDEN TESTS" not in text, f"{path}: a hidden-tests marker is in the feedback"
