@@ -1,6 +1,6 @@
 """``python -m grader``: release the lessons, autograde a class, or run the demo.
 
-    python -m grader release            # regenerate lessons/ from solutions/
+    python -m grader release            # regenerate lessons/ from solutions/ (and record them in the gradebook)
     python -m grader release 07_darts   # ... only the lessons named
     python -m grader release --check    # exit 1 when lessons/ is stale
     python -m grader autograde [SUBMISSIONS] [--workdir DIR] [--jobs N] [--cell-timeout S] ...
@@ -41,6 +41,10 @@ def cmd_release(args: argparse.Namespace) -> int:
         return 2
     for path in written:
         print(f"released {path.relative_to(course.REPO)}")
+    # Formgrader and `nbgrader db assignment list` show the lessons with their points from now on.
+    workdir = course.default_workdir()
+    course.register(workdir, only=args.lessons)
+    print(f"recorded in the gradebook of {workdir}")
     return 0
 
 
@@ -100,6 +104,7 @@ def cmd_autograde(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     for path in course.release():
         print(f"released {path.relative_to(course.REPO)}")
+    course.register(args.workdir)  # the course's gradebook knows the lessons and their points
     workdir = args.workdir / "demo"
     shutil.rmtree(workdir, ignore_errors=True)  # a fresh gradebook every time
     print(f"\ngrading the sample class in {course.EXAMPLES.relative_to(course.REPO)}/ ...")

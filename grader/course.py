@@ -125,6 +125,17 @@ def release(out: Path = LESSONS, solutions: Path = SOLUTIONS, only: Sequence[str
     return written
 
 
+def register(workdir: Path, solutions: Path = SOLUTIONS, only: Sequence[str] = ()) -> list[str]:
+    """Record the lessons (their cells and points) in the gradebook of ``workdir``, as nbgrader's
+    ``generate_assignment`` does; a release for the grader is written to ``workdir/release``,
+    ``lessons/`` is not touched. Due dates already set are kept. Returns the lessons recorded."""
+    api = nbgrader_api(workdir, workdir / "release", solutions)
+    names = [name for name in lesson_names(solutions) if not only or name in only]
+    for lesson in names:
+        _check(api.generate_assignment(lesson, force=True, create=True), f"registering {lesson}")
+    return names
+
+
 def stale_lessons(lessons: Path = LESSONS, solutions: Path = SOLUTIONS) -> list[str]:
     """Lessons whose committed release differs from a fresh release of ``solutions`` (or is missing)."""
     with tempfile.TemporaryDirectory(prefix="minnas-fresh-") as tmp:
@@ -298,9 +309,7 @@ def _autograde(submissions: Path, workdir: Path, solutions: Path, feedback: bool
     students, unknown = find_submissions(submissions, lesson_names(solutions))
     # The gradebook learns each lesson's cells (hidden tests included) from a release made in
     # the working folder, so grading never touches the committed lessons/.
-    api = nbgrader_api(workdir, workdir / "release", solutions)
-    for lesson in lessons:
-        _check(api.generate_assignment(lesson, force=True, create=True), f"registering {lesson}")
+    register(workdir, solutions, lessons)
     specs = {lesson: LessonSpec.from_notebooks(lesson, _read(workdir / "release" / lesson / f"{lesson}.ipynb"),
                                                _read(solutions / lesson / f"{lesson}.ipynb"))
              for lesson in lessons}

@@ -125,3 +125,13 @@ def test_every_student_fetches_feedback_for_the_graded_submission(round_trip):
             f"{name} should fetch the feedback of the submission graded ({stamps[name]}), got {fetched}")
         text = fetched[0].read_text(encoding="utf-8")
         assert "BEGIN HIDDEN TESTS" not in text, f"{name}'s feedback shows hidden tests"
+
+
+def test_nbgrader_finds_the_course_and_its_grades(round_trip):
+    """nbgrader's own commands, run from the course folder, read the gradebook the grader wrote."""
+    env = {**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
+           "MINNAS_GRADING_DIR": str(round_trip["grading"])}
+    listing = nbgrader(round_trip["root"] / "course", env, "db", "assignment", "list")
+    assert f"{LESSON} (due: " in listing, f"nbgrader db assignment list should show {LESSON}:\n{listing}"
+    students = nbgrader(round_trip["root"] / "course", env, "db", "student", "list")
+    assert all(name in students for name in ("alice", "bob", "carol")), students
