@@ -28,11 +28,11 @@ SAMPLE = course.EXAMPLES
 
 
 def nbgrader(cwd: Path, env: dict, *args: str) -> str:
-    """Run an nbgrader command as a person would, from ``cwd``; its log (stderr) on success."""
+    """Run an nbgrader command as a person would, from ``cwd``; its output and log on success."""
     done = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=300)
     assert done.returncode == 0, f"nbgrader {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
-    return done.stderr
+    return done.stdout + done.stderr
 
 
 @pytest.fixture(scope="module")
