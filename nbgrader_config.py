@@ -34,7 +34,10 @@ c.CourseDirectory.submitted_directory = str(grading / "submitted")
 c.CourseDirectory.autograded_directory = str(grading / "autograded")
 c.CourseDirectory.feedback_directory = str(grading / "feedback")
 c.CourseDirectory.db_url = f"sqlite:///{grading / 'gradebook.db'}"
-c.Exchange.root = str(Path(os.environ.get("MINNAS_EXCHANGE_DIR") or grading / "exchange").expanduser())
+exchange = Path(os.environ.get("MINNAS_EXCHANGE_DIR") or grading / "exchange").expanduser()
+c.Exchange.root = str(exchange)
+if "MINNAS_EXCHANGE_DIR" not in os.environ:  # the course-local one; a shared one is the admin's
+    exchange.mkdir(exist_ok=True)
 
 # Limits of one kernel. nbgrader's Validate and autograde read the cell limit from
 # Execute.timeout; python -m grader reads it and the Limits section below.

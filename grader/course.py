@@ -99,6 +99,11 @@ def nbgrader_api(workdir: Path, release_dir: Path, solutions: Path = SOLUTIONS) 
     return NbGraderAPI(config=cfg)
 
 
+def gradebook(workdir: Path) -> Gradebook:
+    """The gradebook of ``workdir``, under the course id of ``nbgrader_config.py``."""
+    return Gradebook(f"sqlite:///{workdir / 'gradebook.db'}", course_id=config.load().CourseDirectory.course_id)
+
+
 def _check(result: dict, what: str) -> None:
     if not result.get("success"):
         raise GradingError(f"{what} failed:\n{result.get('log', '')}\n{result.get('error', '')}".strip())
@@ -275,7 +280,7 @@ def autograde(submissions: Path | None = None, workdir: Path | None = None, solu
     report.write_all(results)
     # The same export as `nbgrader export`, with the settings of nbgrader_config.py (e.g. a roster).
     canvas = CanvasExportPlugin(config=config.load(), to=str(workdir / "canvas_grades.csv"))
-    with Gradebook(f"sqlite:///{workdir / 'gradebook.db'}") as gb:
+    with gradebook(workdir) as gb:
         canvas.export(gb)
     return results
 
@@ -314,7 +319,7 @@ def _autograde(submissions: Path, workdir: Path, solutions: Path, feedback: bool
                                                _read(solutions / lesson / f"{lesson}.ipynb"))
              for lesson in lessons}
     db = workdir / "gradebook.db"
-    with Gradebook(f"sqlite:///{db}") as gb:
+    with gradebook(workdir) as gb:
         for student in students:
             gb.update_or_create_student(student)
 
@@ -547,7 +552,7 @@ def _save(outcome: Outcome, grade: Grade, workdir: Path, submissions: Path) -> N
         return
     db_url = f"sqlite:///{workdir / 'gradebook.db'}"
     grade.timestamp = _timestamp(submitted)
-    with Gradebook(db_url) as gb:
+    with gradebook(workdir) as gb:
         gb.update_or_create_submission(grade.lesson, grade.student, timestamp=grade.timestamp)
     autograded = workdir / "autograded" / grade.student / grade.lesson
     shutil.rmtree(autograded, ignore_errors=True)
@@ -576,7 +581,7 @@ def _timestamp(folder: Path) -> datetime.datetime | None:
 
 def _record_zero(workdir: Path, grade: Grade) -> None:
     """A submission that could not be graded: zero in the gradebook, which the instructor can override."""
-    with Gradebook(f"sqlite:///{workdir / 'gradebook.db'}") as gb:
+    with gradebook(workdir) as gb:
         gb.update_or_create_submission(grade.lesson, grade.student)
         for g in gb.find_submission_notebook(grade.lesson, grade.lesson, grade.student).grades:
             g.auto_score, g.needs_manual_grade = 0, False
@@ -601,7 +606,7 @@ def _last_line(text: str) -> str:
 
 
 def _read_scores(workdir: Path, results: ClassResults) -> None:
-    with Gradebook(f"sqlite:///{workdir / 'gradebook.db'}") as gb:
+    with gradebook(workdir) as gb:
         for lesson in results.lessons:
             max_score = gb.find_assignment(lesson).max_score
             for student in results.students:

@@ -36,26 +36,7 @@ EXPECTED_SCORES = {
 # Autograded points only: the reflection answers of perfect, partial and broken wait for a person.
 EXPECTED_TOTALS = {"perfect": 128.0, "partial": 107.0, "blank": 0.0, "broken": 105.0}
 
-
-@pytest.fixture(scope="module")
-def graded(tmp_path_factory) -> course.ClassResults:
-    """One autograde run over the sample class plus three more students:
-    ``solution`` hands in the source notebooks, ``release`` the committed lessons/,
-    ``corrupt`` an invalid notebook for the first lesson and nothing else, ``renamed`` a correct
-    notebook for the first lesson saved under another name."""
-    root = tmp_path_factory.mktemp("class")
-    submissions = root / "submissions"
-    shutil.copytree(course.EXAMPLES, submissions)
-    for student, folder in (("solution", course.SOLUTIONS), ("release", course.LESSONS)):
-        for lesson in LESSONS:
-            shutil.copytree(folder / lesson, submissions / student / lesson)
-    corrupt = submissions / "corrupt" / LESSONS[0]
-    corrupt.mkdir(parents=True)
-    (corrupt / f"{LESSONS[0]}.ipynb").write_text('{"cells": [')
-    renamed = submissions / "renamed" / LESSONS[0]
-    renamed.mkdir(parents=True)
-    shutil.copy(course.EXAMPLES / "perfect" / LESSONS[0] / f"{LESSONS[0]}.ipynb", renamed / "my_work.ipynb")
-    return course.autograde(submissions, root / "work", progress=False)
+# `graded`, the one autograde run of the class that the whole session shares, is in conftest.py.
 
 
 def max_score(graded: course.ClassResults, lesson: str) -> float:
