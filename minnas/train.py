@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
-from tqdm import tqdm
+from tqdm.auto import tqdm
 
 __all__ = ["History", "accuracy", "evaluate", "fit", "seed_everything"]
 
@@ -146,8 +146,8 @@ def fit(model: nn.Module, train: DataLoader, *, epochs: int,
         without its own generator). Same model initialisation, same loader seed, same seed:
         same history.
     progress : bool, default False
-        Show a progress bar over epochs with loss and accuracies. It writes to stdout, since
-        nbgrader fails a cell that writes to stderr.
+        Show a progress bar over epochs with loss and accuracies: a widget in Jupyter, else text
+        on stdout, since nbgrader fails a cell that writes to stderr.
     desc : str, default "train"
         Label of the progress bar.
 

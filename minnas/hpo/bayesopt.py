@@ -78,6 +78,7 @@ head of the initial design.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -612,7 +613,8 @@ def minimize(func: Callable[[dict], float], space: Space, n_calls: int = 50,
     acquisition : {"ei", "logei", "pi", "ucb"}, default "ei"
     seed : int or Generator, optional
     progress : bool, default False
-        Show a progress bar with the best value so far.
+        Show a progress bar with the best value so far (a widget in Jupyter, else text on
+        stdout: nbgrader fails a cell that writes to stderr).
     **optimizer_options
         Passed to :class:`BayesianOptimizer` (``kernel``, ``n_candidates``, ``xi``, ...).
 
@@ -627,7 +629,7 @@ def minimize(func: Callable[[dict], float], space: Space, n_calls: int = 50,
         raise ValueError(f"n_calls must be an integer >= 1, got {n_calls!r}")
     opt = BayesianOptimizer(space, acquisition=acquisition, n_initial=n_initial, seed=seed,
                             **optimizer_options)
-    with tqdm(total=int(n_calls), disable=not progress, desc="BO") as bar:
+    with tqdm(total=int(n_calls), disable=not progress, desc="BO", file=sys.stdout) as bar:
         for _ in range(int(n_calls)):
             x = opt.ask()
             opt.tell(x, func(dict(x)))

@@ -62,7 +62,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
-from tqdm import tqdm
+from tqdm.auto import tqdm
 
 from minnas.data import Splits
 from minnas.nas.ops import OPS, PRIMITIVES, FactorizedReduce, ReLUConvBN, batch_norm, conv_layer
@@ -612,9 +612,15 @@ def search(
     record()
     start = time.perf_counter()
     model.train()
-    for epoch in tqdm(range(epochs), desc="DARTS", disable=not progress, file=sys.stdout):
+    # one tick per training step, so the bar moves (and estimates the time left) within an epoch
+    bar = tqdm(total=epochs * steps_per_epoch, desc="DARTS", unit="step", disable=not progress,
+               file=sys.stdout)
+    postfix: dict[str, str] = {}
+    for epoch in range(epochs):
         correct = seen = 0
         val_batches = iter(val)
+        postfix["epoch"] = f"{epoch + 1}/{epochs}"
+        bar.set_postfix(postfix, refresh=False)
         for x, y in train:
             if epoch >= warmup_epochs:
                 x_v, y_v = next(val_batches, (None, None))
@@ -630,10 +636,14 @@ def search(
             schedule.step()
             correct += (logits.argmax(1) == y).sum().item()
             seen += len(y)
+            bar.update()
         record()
         result.genotypes.append(model.genotype())
         result.train_acc.append(correct / seen)
         result.val_acc.append(evaluate(model, data.tensors("val")))
+        postfix["val"] = f"{result.val_acc[-1]:.3f}"
+        bar.set_postfix(postfix)
+    bar.close()
     result.seconds = time.perf_counter() - start
     result.genotype = result.genotypes[-1]
     return result

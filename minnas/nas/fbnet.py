@@ -74,7 +74,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm import tqdm
+from tqdm.auto import tqdm
 
 from minnas.data import Splits
 from minnas.nas.latency import LatencyTable, build_table
@@ -518,8 +518,9 @@ def _accuracy(model: FBNetSupernet, X: torch.Tensor, y: torch.Tensor, tau: float
 
 def _epoch(model: FBNetSupernet, loader, params: list[nn.Parameter],
            optimizer: torch.optim.Optimizer, objective, table: LatencyTable, tau: float,
-           hard: bool, generator: torch.Generator, scheduler=None) -> tuple[float, float]:
-    """One pass over ``loader`` updating ``params`` only; returns mean loss and accuracy."""
+           hard: bool, generator: torch.Generator, scheduler=None, bar=None) -> tuple[float, float]:
+    """One pass over ``loader`` updating ``params`` only; returns mean loss and accuracy.
+    ``bar``: a progress bar, ticked once per step."""
     model.train()
     loss_sum = correct = seen = 0.0
     for x, y in loader:
@@ -534,6 +535,8 @@ def _epoch(model: FBNetSupernet, loader, params: list[nn.Parameter],
         loss_sum += loss.item() * len(y)
         correct += (logits.argmax(1) == y).sum().item()
         seen += len(y)
+        if bar is not None:
+            bar.update()
     return loss_sum / seen, correct / seen
 
 
@@ -578,7 +581,7 @@ def search(data: Splits, space: FBNetSpace, table: LatencyTable, *, epochs: int 
     seed : int, default 0
         Seeds the weights' initialisation, the batch order and the Gumbel noise.
     progress : bool, default False
-        Show a progress bar over epochs (on stdout).
+        Show a progress bar over the training steps (a widget in Jupyter, else text on stdout).
 
     Returns
     -------
@@ -612,18 +615,24 @@ def search(data: Splits, space: FBNetSpace, table: LatencyTable, *, epochs: int 
 
     record()
     start = time.perf_counter()
-    for epoch in tqdm(range(epochs), desc="FBNet", disable=not progress, file=sys.stdout):
+    # one tick per step (weights, then theta after the warm-up), so the bar moves within an epoch
+    n_steps = epochs * len(train) + max(epochs - warmup_epochs, 0) * len(val)
+    bar = tqdm(total=n_steps, desc="FBNet", unit="step", disable=not progress, file=sys.stdout)
+    for epoch in range(epochs):
         tau = temperature(epoch, tau0, tau_decay)
+        bar.set_postfix(epoch=f"{epoch + 1}/{epochs}", tau=f"{tau:.2f}", refresh=False)
         loss_w, acc = _epoch(model, train, w_params, w_opt, objective, table, tau, hard,
-                             generator, w_schedule)
+                             generator, w_schedule, bar=bar)
         if epoch >= warmup_epochs:
-            _epoch(model, val, theta_params, theta_opt, objective, table, tau, hard, generator)
+            _epoch(model, val, theta_params, theta_opt, objective, table, tau, hard, generator,
+                   bar=bar)
         record()
         result.tau.append(tau)
         result.train_loss.append(loss_w)
         result.train_acc.append(acc)
         result.archs.append(model.derive())
         result.val_acc.append(_accuracy(model, *data.tensors("val"), tau, hard, eval_generator))
+    bar.close()
     result.seconds = time.perf_counter() - start
     result.arch = result.archs[-1]
     result.predicted_latency = table.predict(result.arch)

@@ -61,7 +61,7 @@ import numpy as np
 import torch
 from scipy import stats
 from torch import nn
-from tqdm import tqdm
+from tqdm.auto import tqdm
 
 from minnas.nas.ops import count_flops, count_params
 
@@ -400,7 +400,7 @@ def build_table(make_block: Callable[[int, str], nn.Module],
     rounds : int, default 3
         Interleaved rounds; each entry is a statistic of ``rounds * repeats`` samples.
     progress : bool, default False
-        Show a progress bar (on stdout).
+        Show a progress bar (a widget in Jupyter, else text on stdout).
     statistic : {"median", "q1", "min"}, default "median"
         What each entry (and the overhead) holds: the median, the lower quartile (robust on a
         busy machine, see the module's docstring) or the fastest sample.

@@ -68,7 +68,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm import tqdm
+from tqdm.auto import tqdm
 
 from minnas.data import Splits
 from minnas.nas.latency import measure_network
@@ -598,7 +598,7 @@ def search(space: MnasSpace, evaluate: Callable[[Arch], tuple[float, float]], *,
     seed : int, default 0
         Seeds the controller's sampling: same seed and evaluator, same search.
     progress : bool, default False
-        Progress bar on stdout.
+        Progress bar over the steps (a widget in Jupyter, else text on stdout).
     """
     score = _scorer(steps, target_us, w, hard, alpha, beta)
     controller = Controller(space.decisions())

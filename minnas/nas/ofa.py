@@ -76,7 +76,7 @@ import torch.nn.functional as F
 from scipy import stats
 from torch import nn
 from torch.utils.data import DataLoader
-from tqdm import tqdm
+from tqdm.auto import tqdm
 
 from minnas.data import Splits
 from minnas.nas.latency import LatencyTable, build_table
@@ -647,7 +647,7 @@ def train_supernet(space: OFASpace, data: Splits, *, epochs: Sequence[int] = (10
     seed : int, default 0
         Seeds the initialisation, batch order and subnet sampling.
     progress : bool, default False
-        Progress bar over epochs (stdout).
+        Progress bar over epochs (a widget in Jupyter, else text on stdout).
     """
     if tuple(data.input_shape) != space.in_shape or data.n_classes != space.n_classes:
         raise ValueError(f"space expects inputs {space.in_shape} and {space.n_classes} classes; "
@@ -952,6 +952,7 @@ def evolutionary_search(space: OFASpace, score_fn: Callable[[Arch], float], *, c
         Fraction of the population kept as parents.
     seed : int, default 0
     progress : bool, default False
+        Progress bar over the generations (a widget in Jupyter, else text on stdout).
     """
     costs = _Costs(space, constraint, latency_table)
     if population < 2 or generations < 0:
@@ -966,11 +967,15 @@ def evolutionary_search(space: OFASpace, score_fn: Callable[[Arch], float], *, c
     n_mutants = int(round(mutation_ratio * population))
     pool = [costs.sample(rng) for _ in range(population)]
     best = []
-    for _ in tqdm(range(generations + 1), desc="evolution", disable=not progress,
-                  file=sys.stdout):
+    # ticked by hand: the last generation is scored but breeds no children (the loop breaks)
+    bar = tqdm(total=generations + 1, desc="evolution", unit="generation", disable=not progress,
+               file=sys.stdout)
+    for _ in range(generations + 1):
         distinct = {space.encode(a).tobytes(): a for a in pool}.values()
         pool = sorted(distinct, key=score, reverse=True)[:n_parents]
         best.append(score(pool[0]))
+        bar.update()
+        bar.set_postfix(best=f"{best[-1]:.4g}", scored=len(score.archs))
         if len(best) == generations + 1:
             break
         children: list[Arch] = []
@@ -987,6 +992,7 @@ def evolutionary_search(space: OFASpace, score_fn: Callable[[Arch], float], *, c
             if costs.feasible(child):
                 children.append(child)
         pool = pool + children
+    bar.close()
     return score.result(costs, best, start)
 
 
