@@ -10,8 +10,9 @@ import nbformat
 import pytest
 
 from grader.course import LESSONS, lesson_names, stale_lessons
-from lesson_facts import (SOLUTION_REGION, source_notebook, answer_cells, cpu_budget, defined_names, graded_code_cells,
-                          python_of, reference_lines, solution_cells)
+from lesson_facts import (PREDEFINED, RAISES, SOLUTION_REGION, source_notebook, answer_cells, cpu_budget, defined_names,
+                          graded_code_cells, loaded_names, python_of, reference_lines, solution_cells, stored_names,
+                          student_free_cells, tags)
 
 LESSON_NAMES = lesson_names()
 READABLE_ID = re.compile(r"^[a-z][a-z0-9_]{2,63}$")
@@ -146,6 +147,36 @@ def test_solution_code_of_the_source_is_absent_from_the_release(name):
                 # Short lines ("return x", "else:") may well appear in the task text.
                 if len(line) > 30 and not line.startswith("#"):
                     assert line not in release_sources, f"lessons/{name} leaks solution line {line!r}"
+
+
+@pytest.mark.parametrize("name", LESSON_NAMES)
+def test_test_cells_carry_the_raises_exception_tag(name):
+    """Run All in Jupyter stops at the first cell that raises, unless the cell has this tag: on a
+    fresh release every test fails, and the student would see one failure and no figures."""
+    for where, nb in (("solutions", source_notebook(name)), ("lessons", release_notebook(name))):
+        untagged = [c.id for c in graded_code_cells(nb) if RAISES not in tags(c)]
+        assert not untagged, f"{where}/{name}: test cells without the {RAISES!r} tag: {untagged}"
+
+
+@pytest.mark.parametrize("name", LESSON_NAMES)
+def test_run_all_of_a_fresh_release_raises_only_in_test_cells(name):
+    """So the tag on the test cells is all Run All needs: an exercise stub raises only when its
+    function is called, and the setup, demos and experiments read only what earlier cells of
+    their own kind define (the library's versions, never a student's function or a test's name)."""
+    nb = release_notebook(name)
+    for cell in solution_cells(nb):
+        raising = [node.lineno for node in python_of(cell).body if isinstance(node, ast.Raise)]
+        assert not raising or RAISES in tags(cell), (
+            f"lessons/{name}/{cell.id} raises at its top level (line {raising}); put the stub inside a "
+            f"function, or tag the cell {RAISES!r}")
+    known = set(PREDEFINED)
+    for cell in student_free_cells(nb):
+        own = stored_names(cell)
+        foreign = loaded_names(cell) - known - own
+        assert not foreign or RAISES in tags(cell), (
+            f"lessons/{name}/{cell.id} reads {sorted(foreign)}, which only an exercise or a test cell defines: "
+            f"on a fresh release Run All would stop there. Use the library's version, or tag the cell {RAISES!r}")
+        known |= own
 
 
 def test_lessons_equal_a_fresh_release():
