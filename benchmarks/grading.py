@@ -15,8 +15,8 @@ Measured in one run, in this order, ``--repeats`` times (default 1):
 
 1. **nbgrader, sequential.** A fresh course folder whose ``nbgrader_config.py`` is the
    configuration of :func:`grader.course.nbgrader_api` (same root, solutions, release folder,
-   SQLite gradebook, ``Execute.timeout`` 120 s, kernel arguments, ``IgnorePattern`` with
-   :data:`grader.course.WARNING_PATTERN`); the lessons are registered with
+   SQLite gradebook, ``Execute.timeout`` 120 s, kernel arguments, ``IgnorePattern`` and the
+   rest of the repository's ``nbgrader_config.py``); the lessons are registered with
    ``nbgrader generate_assignment L --force --create`` (not timed) and the submissions copied to
    ``submitted/<student>/<lesson>/``. Timed: ``nbgrader autograde L --force --create`` as a
    subprocess, once per lesson, with ``OMP/OPENBLAS/MKL_NUM_THREADS=1``.
@@ -119,15 +119,20 @@ def write_nbgrader_config(root: Path) -> None:
 
     Taken from ``nbgrader_api`` itself, so that the baseline cannot drift from our settings.
     ``NbGraderAPI.log_level`` is left out: it quiets the API object, and the command-line apps
-    should log as plain nbgrader does.
+    should log as plain nbgrader does; so is ``GenerateFeedback`` (feedback is off for both).
     """
     config = course.nbgrader_api(root, root / "release").config
     lines = ["c = get_config()  # noqa: F821"]
     for section, values in config.items():
-        if section == "NbGraderAPI":
+        if section in ("NbGraderAPI", "GenerateFeedback"):
             continue
-        lines += [f"c.{section}.{key} = {value!r}" for key, value in values.items()]
+        lines += [f"c.{section}.{key} = {_literal(value)}" for key, value in values.items()]
     (root / "nbgrader_config.py").write_text("\n".join(lines) + "\n")
+
+
+def _literal(value) -> str:
+    """``value`` as Python source; a class as its import path, which traitlets' Type accepts."""
+    return repr(f"{value.__module__}.{value.__qualname__}") if isinstance(value, type) else repr(value)
 
 
 def nbgrader_env() -> dict[str, str]:
