@@ -74,6 +74,15 @@ def lesson_names(solutions: Path = SOLUTIONS) -> list[str]:
     return sorted(p.name for p in solutions.iterdir() if p.is_dir() and LESSON_NAME.match(p.name))
 
 
+def selected_lessons(solutions: Path = SOLUTIONS, only: Sequence[str] = ()) -> list[str]:
+    """The lessons named in ``only`` (all when empty), in course order; an unknown name is an error."""
+    names = lesson_names(solutions)
+    unknown = sorted(set(only) - set(names))
+    if unknown:
+        raise ValueError(f"no such lesson in {solutions}: {', '.join(unknown)}")
+    return [name for name in names if not only or name in only]
+
+
 def nbgrader_api(workdir: Path, release_dir: Path, solutions: Path = SOLUTIONS) -> NbGraderAPI:
     """nbgrader's API with the course configuration (``nbgrader_config.py``), rooted at
     ``workdir`` (gradebook, submitted, autograded, feedback), reading ``solutions`` and
@@ -119,11 +128,7 @@ def release(out: Path = LESSONS, solutions: Path = SOLUTIONS, only: Sequence[str
     written = []
     with tempfile.TemporaryDirectory(prefix="minnas-release-") as tmp:
         api = nbgrader_api(Path(tmp), out, solutions)
-        names = lesson_names(solutions)
-        unknown = sorted(set(only) - set(names))
-        if unknown:
-            raise ValueError(f"no such lesson in {solutions}: {', '.join(unknown)}")
-        for name in (n for n in names if not only or n in only):
+        for name in selected_lessons(solutions, only):
             shutil.rmtree(out / name, ignore_errors=True)
             _check(api.generate_assignment(name, force=True, create=True), f"release of {name}")
             written += sorted((out / name).glob("*.ipynb"))
@@ -134,8 +139,8 @@ def register(workdir: Path, solutions: Path = SOLUTIONS, only: Sequence[str] = (
     """Record the lessons (their cells and points) in the gradebook of ``workdir``, as nbgrader's
     ``generate_assignment`` does; a release for the grader is written to ``workdir/release``,
     ``lessons/`` is not touched. Due dates already set are kept. Returns the lessons recorded."""
+    names = selected_lessons(solutions, only)
     api = nbgrader_api(workdir, workdir / "release", solutions)
-    names = [name for name in lesson_names(solutions) if not only or name in only]
     for lesson in names:
         _check(api.generate_assignment(lesson, force=True, create=True), f"registering {lesson}")
     return names
@@ -306,11 +311,7 @@ def _single_threaded_kernels():
 
 def _autograde(submissions: Path, workdir: Path, solutions: Path, feedback: bool, progress: bool,
                jobs: int, limits: Limits, only: Sequence[str]) -> ClassResults:
-    lessons = lesson_names(solutions)
-    unknown_lessons = sorted(set(only) - set(lessons))
-    if unknown_lessons:
-        raise ValueError(f"no such lesson in {solutions}: {', '.join(unknown_lessons)}")
-    lessons = [name for name in lessons if not only or name in only]
+    lessons = selected_lessons(solutions, only)
     students, unknown = find_submissions(submissions, lesson_names(solutions))
     # The gradebook learns each lesson's cells (hidden tests included) from a release made in
     # the working folder, so grading never touches the committed lessons/.
@@ -573,8 +574,10 @@ def _timestamp(folder: Path) -> datetime.datetime | None:
     path = folder / "timestamp.txt"
     if not path.is_file():
         return None
+    with path.open("rb") as fh:  # the student's folder: read no more than a time needs
+        text = fh.read(100).decode("utf-8", "replace")
     try:
-        return parse_utc(path.read_text()[:100].strip())
+        return parse_utc(text.strip())
     except (ValueError, OverflowError) as exc:
         raise ValueError(f"timestamp.txt is not a time: {exc}") from None
 

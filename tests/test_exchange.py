@@ -135,3 +135,20 @@ def test_nbgrader_finds_the_course_and_its_grades(round_trip):
     assert f"{LESSON} (due: " in listing, f"nbgrader db assignment list should show {LESSON}:\n{listing}"
     students = nbgrader(round_trip["root"] / "course", env, "db", "student", "list")
     assert all(name in students for name in ("alice", "bob", "carol")), students
+
+
+def test_a_forged_or_huge_timestamp_is_refused_cheaply(tmp_path):
+    """timestamp.txt sits in the student's folder: a garbage or huge one must fail that
+    submission with a reason (not be read whole, not be taken as 'on time')."""
+    (tmp_path / "timestamp.txt").write_text("2026-12-07 10:00:00.5 UTC\n")
+    assert course._timestamp(tmp_path) == datetime.datetime(2026, 12, 7, 10, 0, 0, 500000)
+    (tmp_path / "timestamp.txt").write_text("not a time")
+    with pytest.raises(ValueError, match="timestamp.txt is not a time"):
+        course._timestamp(tmp_path)
+    with (tmp_path / "timestamp.txt").open("w") as fh:  # 64 MiB, sparse: costs no disk
+        fh.seek(64 * 2**20)
+        fh.write("x")
+    with pytest.raises(ValueError, match="timestamp.txt is not a time"):
+        course._timestamp(tmp_path)
+    (tmp_path / "timestamp.txt").unlink()
+    assert course._timestamp(tmp_path) is None, "no timestamp.txt: no time (never late)"
