@@ -21,7 +21,10 @@ at the cell time limit, ``NBGRADER_EXECUTION=autograde``), with four differences
 * a kernel that dies (``os._exit``, a signal, the CPU limit) costs the cells from the one that
   killed it onwards, each marked with the reason, instead of aborting the notebook;
 * output on stderr in a test cell is kept but relabelled, so that a correct answer that also
-  prints a warning is not scored 0 (nbgrader's rule); it is noted in the report.
+  prints a warning is not scored 0 (nbgrader's rule); it is noted in the report;
+* the code cells after the last graded one (a lesson's experiments, the student's own
+  explorations) are not run: nothing after the last graded cell can change a grade, and they
+  are most of a notebook's run time. The student and the lesson checks still run them.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ from grader.scan import scan_code, student_cells
 KERNEL_ARGS = ["--HistoryManager.hist_file=:memory:", "--IPKernelApp.log_level=ERROR"]
 MAX_OUTPUTS_PER_CELL = 200
 IOPUB_S = 10
+NOT_RUN = "[not run while grading: it comes after the last graded cell, so it cannot change the grade]\n"
 PROBE_S = 60  # the first run-time check imports what the tests use (torch: seconds on a busy machine)
 
 
@@ -340,8 +344,12 @@ def _run_cells(client: _BoundedClient, nb, task: Task, deadline: float, flags: l
     """
     limits = task.limits
     baseline, reported = None, set()
+    last = last_graded_cell(nb)
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
+            continue
+        if index > last:
+            cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=NOT_RUN)]
             continue
         if time.monotonic() >= deadline:
             return index, f"notebook time limit ({limits.notebook_s} s) reached before this cell"
@@ -366,6 +374,17 @@ def _run_cells(client: _BoundedClient, nb, task: Task, deadline: float, flags: l
             return index, f"the kernel's messages could not be read ({type(exc).__name__}: {_first_line(exc)})"
         flags += _limit_flags(nb, index, limits, deadline)
     return None
+
+
+def last_graded_cell(nb: nbformat.NotebookNode) -> int:
+    """Index of the last code cell that nbgrader grades or that holds an answer (-1 if none).
+
+    Read from the sanitised notebook, whose graded cells nbgrader has restored from the
+    gradebook: a student cannot move this point earlier, only later (which runs more).
+    """
+    graded = [i for i, cell in enumerate(nb.cells) if cell.cell_type == "code" and (
+              cell.metadata.get("nbgrader", {}).get("grade") or cell.metadata.get("nbgrader", {}).get("solution"))]
+    return max(graded, default=-1)
 
 
 def _probe(client: NotebookClient, spec: LessonSpec, baseline: dict | None) -> tuple[list[str], dict | None]:
