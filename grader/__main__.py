@@ -55,14 +55,15 @@ def _limits(args: argparse.Namespace) -> Limits:
 
 def _grade_and_report(submissions: Path, args: argparse.Namespace, workdir: Path, feedback: bool) -> int:
     results = course.autograde(submissions, workdir, feedback=feedback, jobs=args.jobs, limits=_limits(args),
-                               only=args.lesson)
+                               only=args.lesson, scheduler=args.scheduler)
     print(report.score_table(results))
     print()
     print(report.summary_table(results, totals_only=True))
     handed_in = [g for g in results.grades.values() if g.status != "missing"]
     failed = sum(g.status == "failed" for g in handed_in)
     print(f"\n{len(handed_in)} notebooks ({len(handed_in) - failed} graded, {failed} failed) "
-          f"in {results.seconds:.1f} s with {args.jobs or course.default_jobs()} jobs")
+          f"in {results.seconds:.1f} s " + (f"on the Dask cluster at {args.scheduler}" if args.scheduler
+                                             else f"with {args.jobs or course.default_jobs()} jobs"))
     print(f"report:     {results.workdir / 'report.md'} (per exercise, flags, grades_histogram.png)")
     print(f"grades CSV: {results.csv_path}; Canvas: {results.workdir / 'canvas_grades.csv'}; "
           f"flags: {results.workdir / 'integrity.csv'}")
@@ -125,6 +126,12 @@ def _grading_options(p: argparse.ArgumentParser) -> None:
     p.epilog = "Defaults come from nbgrader_config.py (Execute.timeout and the Limits section)."
 
 
+def _scheduler_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                   help="grade on the Dask cluster of this scheduler (e.g. tcp://10.0.0.5:8786; its workers "
+                        "need the course installed); default: this machine, --jobs at once")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m grader", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -144,11 +151,13 @@ def main(argv: list[str] | None = None) -> int:
                    help="grade only this lesson (repeatable; default: all)")
     p.add_argument("--no-feedback", action="store_true", help="skip the feedback HTML")
     _grading_options(p)
+    _scheduler_option(p)
     p.set_defaults(func=cmd_autograde)
 
     p = sub.add_parser("demo", help="release, then grade the sample class in grader/examples/class/")
     p.add_argument("--workdir", type=Path, default=course.default_workdir(), help=workdir_help)
     _grading_options(p)
+    _scheduler_option(p)
     p.set_defaults(func=cmd_demo, lesson=[])
 
     p = sub.add_parser("check", help="run a notebook's visible tests as the grader would")

@@ -8,31 +8,29 @@ outside git.
 Releases go through :class:`nbgrader.apps.NbGraderAPI`, which reports ``{success, log, error}``
 instead of raising; :func:`_check` turns a failure into an exception with nbgrader's own text.
 
-Autograding is nbgrader's, split in two so that a class grades in parallel: worker processes
-check, sanitise and execute the notebooks (:mod:`grader.execute`, with nbgrader's
-preprocessors, each kernel limited and isolated by :mod:`grader.sandbox`), and this process
-alone writes the SQLite gradebook (nbgrader's ``SaveAutoGrades``). Whatever one submission does
-is recorded against it (:mod:`grader.integrity`), and the rest of the class is still graded.
+Autograding is nbgrader's, split in two so that a class grades in parallel, on this machine or
+on a Dask cluster (:mod:`grader.cluster`): workers check, sanitise and execute the notebooks
+(:mod:`grader.execute`, with nbgrader's preprocessors, each kernel limited and isolated by
+:mod:`grader.sandbox`) and render the feedback, and this process alone writes the SQLite
+gradebook (nbgrader's ``SaveAutoGrades``). Whatever one submission does is recorded against it
+(:mod:`grader.integrity`), and the rest of the class is still graded.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime
-import functools
 import json
 import logging
-import multiprocessing
-import multiprocessing.connection
 import os
 import re
 import shutil
 import sys
 import tempfile
 import time
+import uuid
 import warnings
-from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,10 +39,9 @@ from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.apps import NbGraderAPI
 from nbgrader.utils import parse_utc
 from sqlalchemy.exc import SAWarning
-from tqdm.auto import tqdm
 
-from grader import config, execute, report, sandbox
-from grader.execute import Isolation, Limits, Outcome, Task
+from grader import cluster, config, execute, report
+from grader.execute import Job, Limits, Outcome
 from grader.export import CanvasExportPlugin
 from grader.integrity import ATTENTION, FAILED, NOTE, Flag, LessonSpec
 
@@ -250,10 +247,11 @@ def default_jobs() -> int:
 
 def autograde(submissions: Path | None = None, workdir: Path | None = None, solutions: Path = SOLUTIONS,
               feedback: bool = True, progress: bool = True, jobs: int | None = None,
-              limits: Limits | None = None, only: Sequence[str] = ()) -> ClassResults:
-    """Grade every ``submissions/<student>/<NN_lesson>/<NN_lesson>.ipynb``, ``jobs`` at a time.
+              limits: Limits | None = None, only: Sequence[str] = (), scheduler: str | None = None) -> ClassResults:
+    """Grade every ``submissions/<student>/<NN_lesson>/<NN_lesson>.ipynb``, ``jobs`` at a time,
+    or on the Dask cluster whose scheduler is at ``scheduler`` (then ``jobs`` is unused).
 
-    Each notebook is checked, sanitised and run in a worker process (:mod:`grader.execute`),
+    Each notebook is checked, sanitised and run in a process of its own (:mod:`grader.execute`),
     its kernel under ``limits`` and isolated (:mod:`grader.sandbox`); this process alone writes
     the gradebook, with nbgrader's late penalty where a submission's ``timestamp.txt`` is after
     the lesson's due date. Then feedback HTML (in parallel too), and in ``workdir``: the
@@ -280,7 +278,7 @@ def autograde(submissions: Path | None = None, workdir: Path | None = None, solu
     with warnings.catch_warnings(), _single_threaded_kernels():
         warnings.simplefilter("ignore", SAWarning)
         results = _autograde(submissions.resolve(), workdir, solutions.resolve(), feedback, progress,
-                             jobs, limits, only)
+                             jobs, limits, only, scheduler)
     results.seconds = time.perf_counter() - start
     report.write_all(results)
     # The same export as `nbgrader export`, with the settings of nbgrader_config.py (e.g. a roster).
@@ -310,7 +308,7 @@ def _single_threaded_kernels():
 
 
 def _autograde(submissions: Path, workdir: Path, solutions: Path, feedback: bool, progress: bool,
-               jobs: int, limits: Limits, only: Sequence[str]) -> ClassResults:
+               jobs: int, limits: Limits, only: Sequence[str], scheduler: str | None) -> ClassResults:
     lessons = selected_lessons(solutions, only)
     students, unknown = find_submissions(submissions, lesson_names(solutions))
     # The gradebook learns each lesson's cells (hidden tests included) from a release made in
@@ -319,88 +317,59 @@ def _autograde(submissions: Path, workdir: Path, solutions: Path, feedback: bool
     specs = {lesson: LessonSpec.from_notebooks(lesson, _read(workdir / "release" / lesson / f"{lesson}.ipynb"),
                                                _read(solutions / lesson / f"{lesson}.ipynb"))
              for lesson in lessons}
-    db = workdir / "gradebook.db"
     with gradebook(workdir) as gb:
         for student in students:
             gb.update_or_create_student(student)
-
-    run_root = _run_folder(workdir)
-    tasks: list[Task] = []
-    try:
+    results = ClassResults(students, lessons, unknown=unknown, workdir=workdir)
+    run = uuid.uuid4().hex[:12]
+    todo: list[Job] = []
+    for student in students:
+        for lesson in lessons:
+            grade = results.grades[student, lesson] = Grade(student, lesson)
+            notebook = _find_notebook(submissions, grade, unknown)
+            if grade.status == "failed":
+                _record_zero(workdir, grade)
+            elif notebook is not None:
+                files = _bundle(notebook, limits)
+                if isinstance(files, str):  # too big to send anywhere: failed, with the reason
+                    _save(Outcome(student, lesson, None, [Flag(FAILED, "", files)]), grade, workdir, submissions)
+                else:
+                    todo.append(Job(f"{run}-{len(todo)}", student, lesson, files, specs[lesson], limits))
+    isolation = set()
+    with cluster.connect(scheduler, jobs) as client:
         # Workers read the lessons' source cells from a copy: the gradebook itself has one writer.
-        shutil.copy(db, run_root / "gradebook-source.db")
-        level, cgroups, how = sandbox.detect(limits.memory_bytes)
-        isolation = Isolation(level, tuple(sandbox.read_only_view()), cgroups, how)
-        results = ClassResults(students, lessons, unknown=unknown, isolation=isolation.description,
-                               workdir=workdir)
-        for student in students:
-            for lesson in lessons:
-                grade = results.grades[student, lesson] = Grade(student, lesson)
-                notebook = _find_notebook(submissions, grade, unknown)
-                if grade.status == "failed":
-                    _record_zero(workdir, grade)
-                elif notebook is not None:
-                    scratch = run_root / "scratch" / student / lesson
-                    k = len(tasks)
-                    tasks.append(Task(student, lesson, notebook, f"sqlite:///{run_root / 'gradebook-source.db'}",
-                                      specs[lesson], limits, isolation, scratch, run_root / f"k{k}",
-                                      f"minnas-{os.getpid()}-{k}"))
-        for task, outcome, error in _run(execute.grade, tasks, jobs, progress, "autograde",
-                                         hard_s=limits.hard_s, after_kill=_end_kernel):
-            grade = results.grades[task.student, task.lesson]
+        source = (workdir / "gradebook.db").read_bytes()
+        for job, outcome, error in cluster.map_unordered(client, execute.grade_job, todo, source,
+                                                         progress=progress, desc="autograde"):
+            grade = results.grades[job.student, job.lesson]
             try:
                 if error is not None:
                     raise error
+                isolation.add(outcome.isolation)
                 _save(outcome, grade, workdir, submissions)
             except Exception as exc:  # noqa: BLE001 - this submission fails, the class goes on
                 grade.status, grade.detail = "failed", f"could not grade: {type(exc).__name__}: {exc}"[:300]
                 grade.flags.append(Flag(FAILED, "", grade.detail))
                 _record_zero(workdir, grade)
         if feedback:
-            done = [(workdir, g.lesson, g.student) for g in results.grades.values() if g.status == "graded"]
-            for (_, lesson, student), message, error in _run(_feedback, done, jobs, progress, "feedback"):
-                message = message or (f"no feedback HTML: {error}" if error else "")
-                if message:  # the grade stands; the instructor hears that its feedback is missing
-                    results.grades[student, lesson].flags.append(Flag(NOTE, "", message))
-    finally:
-        for task in tasks:  # a worker that died left its kernel's cgroup behind
-            _end_kernel(task)
-        shutil.rmtree(run_root, ignore_errors=True)
+            _write_feedback(client, workdir, results, progress)
+    results.isolation = "; ".join(sorted(isolation))
     _read_scores(workdir, results)
     return results
 
 
-def _end_kernel(task: Task) -> None:
-    """Kill whatever is left of ``task``'s kernel (its cgroup), when cgroups bound kernels."""
-    if task.isolation.cgroups and task.cgroup:
-        sandbox.Cgroup.existing(task.cgroup).kill()
-
-
-def _run_folder(workdir: Path) -> Path:
-    """A private folder (0700) for one run's sockets, connection files and scratch copies.
-
-    It lives in the working folder, not in the shared /tmp, unless that path is too long for a
-    Unix socket (about 100 bytes); run folders that a killed run left behind are removed first.
-    """
-    for old in workdir.glob(".run-*"):
-        pid = old.name.split("-")[1]
-        if pid.isdigit() and not _alive(int(pid)):
-            shutil.rmtree(old, ignore_errors=True)
-    parent = workdir
-    if len(str(workdir)) > 60:  # room for /.run-PID-XXXXXXXX/k1234/s-12345
-        runtime = os.environ.get("XDG_RUNTIME_DIR", "")
-        parent = Path(runtime) if runtime and len(runtime) <= 60 and os.path.isdir(runtime) else None
-    return Path(tempfile.mkdtemp(prefix=f".run-{os.getpid()}-", dir=parent))
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True
-    return True
+def _bundle(notebook: Path, limits: Limits) -> dict[str, bytes] | str:
+    """The files of the submission's lesson folder, to be graded anywhere; or why they cannot be."""
+    problem = execute.submitted_file_problem(notebook, limits)
+    if problem:
+        return problem
+    folder = notebook.parent
+    paths = sorted(p for p in folder.rglob("*") if p.is_file())
+    size = sum(p.stat().st_size for p in paths)
+    if size > limits.notebook_bytes:  # the notebook fits: other files the student put beside it
+        return (f"{folder.name}/ holds {size / 2**20:.1f} MiB, over the limit of "
+                f"{limits.notebook_bytes / 2**20:g} MiB for a submission")
+    return {str(p.relative_to(folder)): p.read_bytes() for p in paths}
 
 
 def _find_notebook(submissions: Path, grade: Grade, unknown: list[str]) -> Path | None:
@@ -450,89 +419,6 @@ def _odd_entry(submissions: Path, student: str, lesson: str) -> str:
         if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
             return f"{path.relative_to(submissions)} is not a plain file"
     return ""
-
-
-def _run(function: Callable, items: list, jobs: int, progress: bool, desc: str, hard_s: float | None = None,
-         after_kill: Callable | None = None) -> Iterator[tuple]:
-    """``(item, result, error)`` for ``function`` over ``items``, ``jobs`` at a time, as they finish.
-
-    Each item runs in a fresh worker process of its own (forked from a server that has the
-    grader imported), so whatever happens to one worker happens to one item: a worker that
-    dies is retried once in a new worker, then recorded as the item's ``error``; one that runs
-    past ``hard_s`` wall-clock seconds is killed from here and ``after_kill(item)`` cleans up.
-    An exception inside ``function`` is the item's ``error``, not the run's.
-    """
-    context = _worker_context()
-    bar = tqdm(total=len(items), desc=desc, unit="notebook", disable=not progress)
-    pending = deque((item, 0) for item in items)
-    running: dict = {}  # connection -> (item, tries, process, start)
-    try:
-        while pending or running:
-            while pending and len(running) < jobs:
-                item, tries = pending.popleft()
-                receive, send = context.Pipe(duplex=False)
-                process = context.Process(target=_work, args=(send, function, item), daemon=True)
-                process.start()
-                send.close()
-                running[receive] = (item, tries, process, time.monotonic())
-            for conn in multiprocessing.connection.wait(list(running), timeout=1.0):
-                item, tries, process, _ = running.pop(conn)
-                try:
-                    ok, value = conn.recv()
-                except (EOFError, OSError):  # the worker died before it answered
-                    process.join()
-                    if tries == 0:
-                        pending.append((item, 1))
-                        continue
-                    ok, value = False, RuntimeError(f"the grading worker died twice (exit code {process.exitcode})")
-                conn.close()
-                process.join()
-                bar.update()
-                yield (item, value, None) if ok else (item, None, value)
-            for conn, (item, tries, process, start) in list(running.items()):
-                if hard_s is not None and time.monotonic() - start > hard_s:
-                    process.kill()
-                    process.join()
-                    if after_kill is not None:
-                        after_kill(item)
-                    del running[conn]
-                    bar.update()
-                    yield item, None, TimeoutError(f"grading ran past the hard limit of {hard_s:g} s and was stopped")
-    finally:
-        for conn, (item, _, process, _) in running.items():  # only when the caller stopped early
-            process.kill()
-            if after_kill is not None:
-                after_kill(item)
-        bar.close()
-
-
-@functools.lru_cache(maxsize=None)
-def _worker_context():
-    """Workers fork from a server process with the grader imported: a fresh process per item for
-    the cost of a fork, not of an interpreter start and nbgrader's imports."""
-    if "forkserver" not in multiprocessing.get_all_start_methods():
-        return multiprocessing.get_context("spawn")
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["grader.course", "grader.execute"])
-    return context
-
-
-def _work(conn, function: Callable, item) -> None:
-    _quiet_worker()
-    try:
-        result = (True, function(item))
-    except BaseException as exc:  # noqa: BLE001 - handed to the parent as the item's error
-        result = (False, exc)
-    try:
-        conn.send(result)
-    except Exception as exc:  # noqa: BLE001 - e.g. an exception that cannot be pickled
-        conn.send((False, RuntimeError(f"{type(exc).__name__}: {exc}")))
-    conn.close()
-
-
-def _quiet_worker() -> None:
-    warnings.simplefilter("ignore")
-    logging.getLogger().setLevel(logging.ERROR)
 
 
 def _save(outcome: Outcome, grade: Grade, workdir: Path, submissions: Path) -> None:
@@ -591,16 +477,46 @@ def _record_zero(workdir: Path, grade: Grade) -> None:
         gb.db.commit()
 
 
-@functools.lru_cache(maxsize=None)
-def _feedback_api(workdir: Path) -> NbGraderAPI:
-    return nbgrader_api(workdir, workdir / "release")
+def _write_feedback(client, workdir: Path, results: ClassResults, progress: bool) -> None:
+    """Feedback HTML of every graded submission, rendered on the workers from a copy of the
+    gradebook; a submission whose feedback fails keeps its grade and gets a note."""
+    graded = [g for g in results.grades.values() if g.status == "graded"]
+    items = [(g.lesson, g.student, (workdir / "autograded" / g.student / g.lesson / f"{g.lesson}.ipynb").read_bytes())
+             for g in graded]
+    for (lesson, student, _), html, error in cluster.map_unordered(
+            client, _feedback_job, items, (workdir / "gradebook.db").read_bytes(), progress=progress, desc="feedback"):
+        if error is not None:  # the grade stands; the instructor hears that its feedback is missing
+            results.grades[student, lesson].flags.append(Flag(NOTE, "", f"no feedback HTML: {_first_line(error)}"))
+            continue
+        folder = workdir / "feedback" / student / lesson
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{lesson}.html").write_text(html, encoding="utf-8")
 
 
-def _feedback(item: tuple[Path, str, str]) -> str:
-    """Feedback HTML for one graded submission: ``""``, or what went wrong."""
-    workdir, lesson, student = item
-    result = _feedback_api(workdir).generate_feedback(lesson, student, force=True)
-    return "" if result.get("success") else f"no feedback HTML: {_last_line(result.get('error', ''))}"
+def _feedback_job(item: tuple[str, str, bytes], gradebook_db: bytes) -> str:
+    """nbgrader's feedback HTML of one autograded notebook, on whichever machine runs it."""
+    lesson, student, notebook = item
+    root = Path(tempfile.mkdtemp(prefix="minnas-feedback-"))
+    try:
+        (root / "gradebook.db").write_bytes(gradebook_db)
+        folder = root / "autograded" / student / lesson
+        folder.mkdir(parents=True)
+        (folder / f"{lesson}.ipynb").write_bytes(notebook)
+        return cluster.isolated(_render_feedback, (root, lesson, student), config.limits().hard_s)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _render_feedback(item: tuple[Path, str, str]) -> str:
+    root, lesson, student = item
+    result = nbgrader_api(root, root / "release").generate_feedback(lesson, student, force=True)
+    if not result.get("success"):
+        raise RuntimeError(_last_line(result.get("error", "")))
+    return (root / "feedback" / student / lesson / f"{lesson}.html").read_text(encoding="utf-8")
+
+
+def _first_line(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: " + (str(exc).strip().splitlines() or [""])[0][:200]
 
 
 def _last_line(text: str) -> str:

@@ -3,9 +3,11 @@
 This is nbgrader's ``autograde`` for one notebook, cut where the gradebook is written: the
 worker does everything that only *reads* (the integrity checks, nbgrader's sanitising
 preprocessors against a read-only copy of the gradebook, the execution), and hands the
-executed notebook back to the parent process, which alone writes grades
-(:func:`grader.course.autograde`). That is what lets several notebooks run at once while the
-SQLite gradebook has a single writer.
+executed notebook back to the instructor's process, which alone writes grades
+(:func:`grader.course.autograde`). That is what lets many notebooks run at once, on one machine
+or many (:mod:`grader.cluster`), while the SQLite gradebook has a single writer. A
+:class:`Job` carries everything grading needs (the submission's bytes, the lesson's cells, the
+limits), so any machine with the course installed can run :func:`grade_job`.
 
 Execution follows nbgrader's ``Execute`` preprocessor (errors allowed, the kernel interrupted
 at the cell time limit, ``NBGRADER_EXECUTION=autograde``), with four differences:
@@ -13,7 +15,7 @@ at the cell time limit, ``NBGRADER_EXECUTION=autograde``), with four differences
 * the kernel starts through :mod:`grader.sandbox` (its own process world, a cgroup, rlimits),
   and everything it started is killed with its cgroup when the notebook ends;
 * a per-notebook time limit on top of the per-cell one (and the parent process kills a worker
-  that outlives both, :func:`grader.course._run`);
+  that outlives both, :func:`grader.cluster.isolated`);
 * output is bounded as it arrives (characters and messages per cell and per notebook), so no
   submission can make the grader hold or process more than that;
 * before every test cell, :mod:`grader.guard` checks that the interpreter still runs tests as
@@ -29,7 +31,10 @@ at the cell time limit, ``NBGRADER_EXECUTION=autograde``), with four differences
 
 from __future__ import annotations
 
+import functools
 import os
+import shutil
+import tempfile
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -42,7 +47,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from traitlets.config import Config
 
-from grader import guard, sandbox
+from grader import cluster, guard, sandbox
 from grader.integrity import FAILED, LIMIT, NOTE, SUSPICIOUS, Flag, LessonSpec, check_structure, repair_cell_ids
 from grader.scan import scan_code, student_cells
 
@@ -112,6 +117,18 @@ class Task:
     cgroup: str = ""        # the name of this kernel's cgroup, when cgroups bound kernels
 
 
+@dataclass(frozen=True)
+class Job:
+    """One submission to grade, self-contained: the machine that grades it needs nothing else."""
+
+    key: str                  # unique in the run (names the kernel's cgroup on the worker)
+    student: str
+    lesson: str
+    files: dict[str, bytes]   # the submission's lesson folder: relative path -> content
+    spec: LessonSpec
+    limits: Limits
+
+
 @dataclass
 class Outcome:
     student: str
@@ -120,10 +137,60 @@ class Outcome:
     flags: list[Flag] = field(default_factory=list)
     seconds: float = 0.0
     kernel_cpu_s: float = 0.0  # user + system seconds of the kernel and everything it started
+    isolation: str = ""        # how the kernel was isolated, on the machine that ran it
 
     @property
     def failed(self) -> bool:
         return self.nb is None
+
+
+def grade_job(job: Job, source_db: bytes) -> Outcome:
+    """Grade ``job`` on this machine, in a private folder, the kernel isolated as well as this
+    machine allows; ``source_db`` is a copy of the gradebook (the lessons' cells, read only).
+
+    :func:`grade` runs in a fresh process (:func:`grader.cluster.isolated`), killed if it
+    outlives the hard limit; whatever the kernel left behind is removed here.
+    """
+    level, cgroups, how = _isolation_here(job.limits.memory_bytes)
+    root = Path(tempfile.mkdtemp(prefix="minnas-"))
+    task = Task(job.student, job.lesson, root / "submission" / f"{job.lesson}.ipynb", f"sqlite:///{root / 'source.db'}",
+                job.spec, job.limits, Isolation(level, _view(), cgroups, how), root / "scratch", root / "k",
+                f"minnas-{job.key}" if cgroups else "")
+    try:
+        _write_files(root / "submission", job.files)
+        (root / "source.db").write_bytes(source_db)
+        outcome = cluster.isolated(grade, task, job.limits.hard_s, after_kill=functools.partial(end_kernel, task))
+        outcome.isolation = how
+        return outcome
+    finally:
+        end_kernel(task)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@functools.lru_cache(maxsize=None)
+def _isolation_here(memory_bytes: int) -> tuple[str, bool, str]:
+    return sandbox.detect(memory_bytes)
+
+
+@functools.lru_cache(maxsize=None)
+def _view() -> tuple[Path, ...]:
+    return tuple(sandbox.read_only_view())
+
+
+def _write_files(folder: Path, files: dict[str, bytes]) -> None:
+    for name, data in files.items():
+        path = folder / name
+        # The instructor's process listed these names; a worker still writes nowhere else.
+        if Path(name).is_absolute() or ".." in Path(name).parts:
+            raise ValueError(f"a submission file name outside its folder: {name!r}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+
+
+def end_kernel(task: Task) -> None:
+    """Kill whatever is left of ``task``'s kernel (its cgroup), when cgroups bound kernels."""
+    if task.isolation.cgroups and task.cgroup:
+        sandbox.Cgroup.existing(task.cgroup).kill()
 
 
 def grade(task: Task) -> Outcome:
