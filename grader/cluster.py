@@ -45,9 +45,11 @@ def connect(scheduler: str | None = None, jobs: int = 1) -> Iterator[Any]:
             yield client
         return
     # Threads are enough here: each item runs in a process of its own anyway (isolated()), and
-    # an in-process cluster starts in a fraction of a second and opens no network port.
+    # an in-process cluster starts in a fraction of a second. No dashboard; the scheduler's HTTP
+    # server (health checks) takes any free port of the loopback interface, never 8787 of all.
     with LocalCluster(n_workers=1, threads_per_worker=jobs, processes=False, dashboard_address=None,
-                      silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+                      scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+                      silence_logs=logging.CRITICAL) as cluster, Client(cluster) as client:
         yield client
 
 
@@ -108,13 +110,8 @@ def isolated(function: Callable, item: Any, hard_s: float | None = None,
         process.start()
         send.close()
         try:
-            if not receive.poll(hard_s):
-                process.kill()
-                process.join()
-                if after_kill is not None:
-                    after_kill()
-                raise TimeoutError(f"grading ran past the hard limit of {hard_s:g} s and was stopped")
-            ok, value = receive.recv()
+            answered = receive.poll(hard_s)
+            ok, value = receive.recv() if answered else (False, None)
         except (EOFError, OSError):  # the process died before it answered
             process.join()
             if attempt == 1:
@@ -122,6 +119,12 @@ def isolated(function: Callable, item: Any, hard_s: float | None = None,
             raise RuntimeError(f"the grading process died twice (exit code {process.exitcode})") from None
         finally:
             receive.close()
+        if not answered:
+            process.kill()
+            process.join()
+            if after_kill is not None:
+                after_kill()
+            raise TimeoutError(f"grading ran past the hard limit of {hard_s:g} s and was stopped")
         process.join()
         if ok:
             return value

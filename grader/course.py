@@ -25,7 +25,6 @@ import logging
 import os
 import re
 import shutil
-import sys
 import tempfile
 import time
 import uuid
@@ -85,11 +84,7 @@ def nbgrader_api(workdir: Path, release_dir: Path, solutions: Path = SOLUTIONS) 
     ``workdir`` (gradebook, submitted, autograded, feedback), reading ``solutions`` and
     releasing into ``release_dir``."""
     workdir.mkdir(parents=True, exist_ok=True)
-    # nbgrader runs the `alembic` command to check the gradebook's schema; it lives next to this
-    # interpreter, which is not on PATH when the venv is used without being activated.
-    bindir = str(Path(sys.executable).parent)
-    if bindir not in os.environ.get("PATH", "").split(os.pathsep):
-        os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
+    _create_gradebook(workdir / "gradebook.db")
     cfg = config.load()
     workdir = workdir.resolve()
     cfg.CourseDirectory.root = str(workdir)
@@ -105,8 +100,34 @@ def nbgrader_api(workdir: Path, release_dir: Path, solutions: Path = SOLUTIONS) 
     return NbGraderAPI(config=cfg)
 
 
+def _create_gradebook(db: Path) -> None:
+    """An empty gradebook at ``db``, as nbgrader makes one, unless there is one already.
+
+    nbgrader stamps a new gradebook with its schema version by running the ``alembic heads``
+    command in a subprocess (seconds, and it must be on PATH); the version is read here from
+    nbgrader's migration scripts instead.
+    """
+    if db.exists():
+        return
+    from alembic.script import ScriptDirectory
+    from nbgrader.api import Base
+    from nbgrader.dbutil import ALEMBIC_DIR
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(f"sqlite:///{db}")
+    try:
+        Base.metadata.create_all(bind=engine)
+        with engine.begin() as connection:
+            connection.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)"))
+            connection.execute(text("INSERT INTO alembic_version (version_num) VALUES (:v)"),
+                               {"v": ScriptDirectory(ALEMBIC_DIR).get_current_head()})
+    finally:
+        engine.dispose()
+
+
 def gradebook(workdir: Path) -> Gradebook:
     """The gradebook of ``workdir``, under the course id of ``nbgrader_config.py``."""
+    _create_gradebook(workdir / "gradebook.db")
     return Gradebook(f"sqlite:///{workdir / 'gradebook.db'}", course_id=config.load().CourseDirectory.course_id)
 
 
@@ -496,7 +517,7 @@ def _write_feedback(client, workdir: Path, results: ClassResults, progress: bool
 def _feedback_job(item: tuple[str, str, bytes], gradebook_db: bytes) -> str:
     """nbgrader's feedback HTML of one autograded notebook, on whichever machine runs it."""
     lesson, student, notebook = item
-    root = Path(tempfile.mkdtemp(prefix="minnas-feedback-"))
+    root = execute.job_folder()
     try:
         (root / "gradebook.db").write_bytes(gradebook_db)
         folder = root / "autograded" / student / lesson

@@ -10,7 +10,7 @@ or many (:mod:`grader.cluster`), while the SQLite gradebook has a single writer.
 limits), so any machine with the course installed can run :func:`grade_job`.
 
 Execution follows nbgrader's ``Execute`` preprocessor (errors allowed, the kernel interrupted
-at the cell time limit, ``NBGRADER_EXECUTION=autograde``), with four differences:
+at the cell time limit, ``NBGRADER_EXECUTION=autograde``), with these differences:
 
 * the kernel starts through :mod:`grader.sandbox` (its own process world, a cgroup, rlimits),
   and everything it started is killed with its cgroup when the notebook ends;
@@ -26,7 +26,8 @@ at the cell time limit, ``NBGRADER_EXECUTION=autograde``), with four differences
   prints a warning is not scored 0 (nbgrader's rule); it is noted in the report;
 * the code cells after the last graded one (a lesson's experiments, the student's own
   explorations) are not run: nothing after the last graded cell can change a grade, and they
-  are most of a notebook's run time. The student and the lesson checks still run them.
+  are most of a notebook's run time. The student and the lesson checks still run them. Nor
+  are figures rendered (see :data:`GRADING_KERNEL_ARGS`).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ import functools
 import os
 import shutil
 import tempfile
+import threading
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -52,6 +54,9 @@ from grader.integrity import FAILED, LIMIT, NOTE, SUSPICIOUS, Flag, LessonSpec, 
 from grader.scan import scan_code, student_cells
 
 KERNEL_ARGS = ["--HistoryManager.hist_file=:memory:", "--IPKernelApp.log_level=ERROR"]
+# Figures are drawn for the student, not for the grade: while grading, a figure's display is its
+# text (``<Figure size ... with 3 Axes>``), not a rendered PNG, which costs more than most tests.
+GRADING_KERNEL_ARGS = [*KERNEL_ARGS, "--InlineBackend.figure_formats=set()"]
 MAX_OUTPUTS_PER_CELL = 200
 IOPUB_S = 10
 NOT_RUN = "[not run while grading: it comes after the last graded cell, so it cannot change the grade]\n"
@@ -152,7 +157,7 @@ def grade_job(job: Job, source_db: bytes) -> Outcome:
     outlives the hard limit; whatever the kernel left behind is removed here.
     """
     level, cgroups, how = _isolation_here(job.limits.memory_bytes)
-    root = Path(tempfile.mkdtemp(prefix="minnas-"))
+    root = job_folder()
     task = Task(job.student, job.lesson, root / "submission" / f"{job.lesson}.ipynb", f"sqlite:///{root / 'source.db'}",
                 job.spec, job.limits, Isolation(level, _view(), cgroups, how), root / "scratch", root / "k",
                 f"minnas-{job.key}" if cgroups else "")
@@ -167,9 +172,42 @@ def grade_job(job: Job, source_db: bytes) -> Outcome:
         shutil.rmtree(root, ignore_errors=True)
 
 
-@functools.lru_cache(maxsize=None)
+JOB_PREFIX = "minnas-job-"
+
+
+def job_folder() -> Path:
+    """A private (0700) folder for one job on this machine, named after this process.
+
+    Folders of jobs whose process is gone (a worker killed mid-job) are removed first.
+    """
+    for old in Path(tempfile.gettempdir()).glob(f"{JOB_PREFIX}*"):
+        pid = old.name[len(JOB_PREFIX):].split("-")[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(old, ignore_errors=True)
+    return Path(tempfile.mkdtemp(prefix=f"{JOB_PREFIX}{os.getpid()}-"))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # someone else's process
+        return True
+    return True
+
+
+_DETECTED: dict[int, tuple[str, bool, str]] = {}
+_DETECTING = threading.Lock()
+
+
 def _isolation_here(memory_bytes: int) -> tuple[str, bool, str]:
-    return sandbox.detect(memory_bytes)
+    """What this machine allows, probed once per process; a worker's threads wait for one probe
+    (two at once would trip over each other's probe cgroup and find none)."""
+    with _DETECTING:
+        if memory_bytes not in _DETECTED:
+            _DETECTED[memory_bytes] = sandbox.detect(memory_bytes)
+        return _DETECTED[memory_bytes]
 
 
 @functools.lru_cache(maxsize=None)
@@ -361,7 +399,7 @@ def _execute(nb: nbformat.NotebookNode, task: Task) -> tuple[list[Flag], float]:
         nb, limits, km=km, timeout_func=cell_timeout, interrupt_on_timeout=True, allow_errors=True,
         # After the reply, outputs may still be in flight (more so on a busy machine): give them
         # IOPUB_S before concluding that the kernel ignored the interrupt.
-        raise_on_iopub_timeout=True, iopub_timeout=IOPUB_S, extra_arguments=KERNEL_ARGS, record_timing=False,
+        raise_on_iopub_timeout=True, iopub_timeout=IOPUB_S, extra_arguments=GRADING_KERNEL_ARGS, record_timing=False,
         error_on_timeout={"ename": "CellTimeoutError", "evalue": "time limit",
                           "traceback": ["CellTimeoutError: the cell ran past its time limit"]},
         on_cell_executed=_record_reply_error)

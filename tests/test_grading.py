@@ -184,3 +184,17 @@ def test_release_check_fails_on_a_stale_copy(tmp_path):
     nb["cells"][0]["source"] = ["An edit made by hand in lessons/ instead of solutions/."]
     path.write_text(json.dumps(nb))
     assert course.stale_lessons(lessons) == [LESSONS[0]]
+
+
+def test_a_dask_cluster_grades_the_class_as_this_machine_does(graded, dask_cluster, tmp_path):
+    """The sample class on a real scheduler and two workers: every grade, flag and feedback page
+    as the in-process engine gave them (``graded``)."""
+    results = course.autograde(course.EXAMPLES, tmp_path / "work", progress=False, scheduler=dask_cluster.address)
+    assert len(results.grades) == 40
+    for (student, lesson), grade in results.grades.items():
+        local = graded.grades[student, lesson]
+        assert (grade.status, grade.score, grade.pending, grade.flags) == (
+            local.status, local.score, local.pending, local.flags), (student, lesson)
+        if grade.status == "graded":
+            assert (results.feedback_dir / student / lesson / f"{lesson}.html").is_file()
+    assert results.isolation == graded.isolation

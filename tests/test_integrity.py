@@ -13,7 +13,7 @@ import nbformat
 import pytest
 from nbgrader.api import Gradebook
 
-from grader import course, sandbox
+from grader import cluster, course, sandbox
 from grader.__main__ import main
 from grader.execute import Limits
 from grader.integrity import (FAILED, LIMIT, NOTE, RESTORED, SUSPICIOUS, TAMPERED, LessonSpec, check_structure,
@@ -213,7 +213,7 @@ def test_every_kind_has_an_expectation():
 def _leftovers() -> list[str]:
     """Processes and /tmp entries an adversarial run may have left: there must be none."""
     found = [f"/tmp/{p.name}" for p in Path("/tmp").iterdir()
-             if p.name.startswith(("minnas-litter", "minnas-grading-", "minnas-probe-"))]
+             if p.name.startswith(("minnas-litter", "minnas-grading-", "minnas-probe-", "minnas-job-"))]
     for proc in Path("/proc").glob("[0-9]*"):
         try:
             cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
@@ -361,17 +361,27 @@ def test_a_kernel_that_ignores_the_interrupt_is_stopped_and_the_batch_goes_on(tm
     assert results.grades["perfect", L01].score == 10
 
 
-def test_a_worker_that_dies_fails_only_its_own_item():
-    items = [1, 2, 3, 4]
-    out = {item: (result, error) for item, result, error in course._run(_die_on_three, items, 2, False, "t")}
+def test_a_grading_process_that_dies_is_retried_once_then_fails_only_its_own_item():
+    assert cluster.isolated(_die_on_three, 2) == 4
+    with pytest.raises(RuntimeError, match="died twice"):
+        cluster.isolated(_die_on_three, 3)
+    with cluster.connect(jobs=2) as client:
+        out = {item: (result, error) for item, result, error in
+               cluster.map_unordered(client, _isolated_double, [1, 2, 3, 4])}
     assert {k: v[0] for k, v in out.items() if k != 3} == {1: 2, 2: 4, 4: 8}
     assert out[3][0] is None and "died twice" in str(out[3][1])
 
 
-def test_a_worker_past_the_hard_limit_is_stopped(tmp_path):
-    out = list(course._run(_sleep, [0.1, 30], 2, False, "t", hard_s=3))
-    assert dict((i, r) for i, r, _ in out)[0.1] == 0.1
-    assert isinstance(next(e for i, _, e in out if i == 30), TimeoutError)
+def test_a_grading_process_past_the_hard_limit_is_stopped():
+    assert cluster.isolated(_sleep, 0.1, hard_s=3) == 0.1
+    cleaned = []
+    with pytest.raises(TimeoutError, match="hard limit of 3 s"):
+        cluster.isolated(_sleep, 30, hard_s=3, after_kill=lambda: cleaned.append(True))
+    assert cleaned == [True]
+
+
+def _isolated_double(x: int, shared) -> int:
+    return cluster.isolated(_die_on_three, x)
 
 
 def _die_on_three(x: int) -> int:
@@ -383,3 +393,13 @@ def _die_on_three(x: int) -> int:
 def _sleep(seconds: float) -> float:
     time.sleep(seconds)
     return seconds
+
+
+def test_the_adversarial_class_gets_the_same_grades_and_flags_through_dask(adversarial_runs, dask_cluster, tmp_path):
+    first, _ = adversarial_runs
+    results = course.autograde(first.workdir.parent / "submissions", tmp_path / "work", feedback=False,
+                               progress=False, limits=LIMITS, scheduler=dask_cluster.address)
+    assert results.grades.keys() == first.grades.keys()
+    for key, grade in results.grades.items():
+        local = first.grades[key]
+        assert (grade.score, grade.status, grade.flags) == (local.score, local.status, local.flags), key
