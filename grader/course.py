@@ -512,6 +512,9 @@ def _write_feedback(client, workdir: Path, results: ClassResults, progress: bool
         folder = workdir / "feedback" / student / lesson
         folder.mkdir(parents=True, exist_ok=True)
         (folder / f"{lesson}.html").write_text(html, encoding="utf-8")
+        for name in EXCHANGE_FILES:  # as nbgrader's generate_feedback: release_feedback reads them
+            if (workdir / "autograded" / student / lesson / name).is_file():
+                shutil.copy(workdir / "autograded" / student / lesson / name, folder / name)
 
 
 def _feedback_job(item: tuple[str, str, bytes], gradebook_db: bytes) -> str:
