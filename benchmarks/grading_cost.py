@@ -66,6 +66,8 @@ def grade(tree: Path, workdir: Path) -> tuple[float, float | None, dict]:
         group.rmdir()
     with (workdir / "grades.csv").open() as fh:
         scores = {(r["student"], r["lesson"]): r["score"] for r in csv.DictReader(fh)}
+    with (workdir / "integrity.csv").open() as fh:  # the flags: the same list for the same class
+        scores["flags"] = sorted(tuple(r.values()) for r in csv.DictReader(fh))
     return wall, cpu, scores
 
 
@@ -81,6 +83,8 @@ def main() -> int:
     parser.add_argument("--baseline", required=True, help="the commit to compare with (e.g. 304fab1)")
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "RESULTS.md"), help="'' to print only")
+    parser.add_argument("--heading", default="Grading cost per notebook: isolated grader vs the one before",
+                        help="the RESULTS.md section to write")
     args = parser.parse_args()
     began, load0 = time.time(), os.getloadavg()[0]
     rows, same = [], True
@@ -113,9 +117,10 @@ def main() -> int:
     summary = [f"Medians: baseline wall {w0:.1f} s, this tree {w1:.1f} s (ratio {w1 / w0:.2f}); " +
                (f"CPU {c0:.1f} s vs {c1:.1f} s (ratio {c1 / c0:.2f}), per notebook {c0 / n:.2f} vs {c1 / n:.2f} CPU s."
                 if c0 else "CPU not measured (no writable cpuacct cgroup)."),
-               f"Every (student, lesson) score the same with both graders: {'yes' if same else 'NO'}."]
+               f"Every (student, lesson) score, and every flag, the same with both graders: {'yes' if same else 'NO'}."]
+    heading = "" if args.heading == parser.get_default("heading") else f' --heading "{args.heading}"'
     body = [f"Command: `python benchmarks/grading_cost.py --baseline {args.baseline}"
-            f"{'' if args.repeats == 1 else f' --repeats {args.repeats}'}`", "",
+            f"{'' if args.repeats == 1 else f' --repeats {args.repeats}'}{heading}`", "",
             f"Date: {time.strftime('%Y-%m-%d')}; wall time {(time.time() - began) / 60:.1f} min; machine: {machine()}; "
             f"load average {load0:.2f} at the start, {os.getloadavg()[0]:.2f} at the end.", "",
             f"Versions: {versions(['nbgrader', 'nbclient', 'jupyter_client', 'ipykernel'])}; bubblewrap: {bwrap_version()}.", "",
@@ -125,7 +130,7 @@ def main() -> int:
             "workers and kernels together).", "", *lines, "", *summary]
     print("\n".join(body))
     if args.out:
-        write_section(Path(args.out), "## Grading cost per notebook: isolated grader vs the one before", "\n".join(body))
+        write_section(Path(args.out), f"## {args.heading}", "\n".join(body))
     return 0 if same else 1
 
 
