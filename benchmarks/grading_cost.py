@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import csv
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -80,7 +81,8 @@ def bwrap_version() -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--baseline", required=True, help="the commit to compare with (e.g. 304fab1)")
+    parser.add_argument("--baseline", required=True,
+                        help="the commit to compare with (e.g. 304fab1); its minnas/ must be this tree's")
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "RESULTS.md"), help="'' to print only")
     parser.add_argument("--heading", default="Grading cost per notebook: isolated grader vs the one before",
@@ -92,6 +94,9 @@ def main() -> int:
         old = Path(tmp) / "baseline"
         subprocess.run(["git", "worktree", "add", "--detach", str(old), args.baseline], cwd=REPO, check=True,
                        capture_output=True)
+        # Kernels import the installed minnas (this tree's), and the sandbox shows a kernel the
+        # minnas the grader imported: without its own copy, the baseline's grader imports that too.
+        shutil.rmtree(old / "minnas")
         try:
             for repeat in range(1, args.repeats + 1):
                 scores = {}
