@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import re
 
 import nbformat
@@ -187,3 +188,25 @@ def test_lessons_equal_a_fresh_release():
 def test_release_is_valid_nbformat():
     for name in LESSON_NAMES:
         nbformat.validate(json.loads((LESSONS / name / f"{name}.ipynb").read_text()))
+
+
+@pytest.mark.parametrize("name", LESSON_NAMES)
+def test_every_cell_of_the_solution_runs_without_an_error(name, tmp_path):
+    """The grader stops at the last graded cell, so the experiments after it are exercised here:
+    the solution notebook, every cell in order, with ``NBGRADER_EXECUTION`` set (the lessons'
+    experiments shrink then, as they did while grading), and no cell may raise."""
+    from nbclient import NotebookClient
+
+    from grader.execute import GRADING_KERNEL_ARGS
+
+    nb = source_notebook(name)
+    env = {**os.environ, "NBGRADER_EXECUTION": "autograde", "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    client = NotebookClient(nb, timeout=300, allow_errors=True, resources={"metadata": {"path": str(tmp_path)}},
+                            extra_arguments=GRADING_KERNEL_ARGS)
+    with client.setup_kernel(env=env):
+        for index, cell in enumerate(nb.cells):
+            if cell.cell_type == "code":
+                client.execute_cell(cell, index)
+    errors = [(cell.metadata.get("nbgrader", {}).get("grade_id") or cell.id, out.ename, out.evalue[:200])
+              for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs if out.output_type == "error"]
+    assert errors == [], f"{name}: cells that raised: {errors}"
