@@ -126,7 +126,7 @@ def grade_one(lesson: str, root: Path, meter: Meter) -> dict[str, float]:
     costs: dict[str, float] = {}
 
     t = cpu_with_children()
-    course.register(workdir, only=[lesson])  # nbgrader creates the gradebook with an `alembic` subprocess
+    course.register(workdir, only=[lesson])
     costs["register"] = cpu_with_children() - t
     spec = LessonSpec.from_notebooks(lesson, course._read(workdir / "release" / lesson / f"{lesson}.ipynb"),
                                      course._read(course.SOLUTIONS / lesson / f"{lesson}.ipynb"))
@@ -205,7 +205,7 @@ def shares(rows: dict[str, dict[str, float]]) -> str:
             f"experiments, no points) take {share('other cells')}; the floor (setup, solution and test "
             f"cells) {share('setup cell', 'solution cells', 'test cells')}; registering the lesson "
             f"{share('register')} (once per lesson and run, not per notebook; here each lesson gets a fresh "
-            f"gradebook, which nbgrader creates with an `alembic` subprocess); kernel start and the "
+            f"gradebook); kernel start and the "
             f"run-time guard {share('kernel start', 'guard')} (the first guard imports what the tests use, "
             f"torch in 07-10); sanitising, client, gradebook and feedback "
             f"{share('sanitise', 'client', 'gradebook', 'feedback')}.")
