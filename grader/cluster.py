@@ -18,15 +18,19 @@ times (3 by default) comes back as an error (``KilledWorker``), recorded against
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import functools
 import logging
 import multiprocessing
+import signal
+import sys
 import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from tqdm.auto import tqdm
 
+PR_SET_PDEATHSIG = 1  # prctl(2)
 # Dask's worker runs as a daemon process by default, and a daemon process may not start others.
 DAEMON_HINT = ("this Dask worker is a daemon process, which may not start the process each notebook "
                "is graded in: start it with DASK_DISTRIBUTED__WORKER__DAEMON=False (or dask worker --no-nanny)")
@@ -143,7 +147,16 @@ def _fork_context():
     return context
 
 
+def _die_with_parent() -> None:
+    """On Linux, end this process when the fork server that started it ends, which it does when
+    its worker dies: the worker's items are graded again elsewhere, and a grading process left
+    running would compete with them for nothing (its kernel dies with it: bwrap --die-with-parent)."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
 def _work(conn, function: Callable, item) -> None:
+    _die_with_parent()
     warnings.simplefilter("ignore")
     logging.getLogger().setLevel(logging.ERROR)
     try:

@@ -38,6 +38,7 @@ import shutil
 import tempfile
 import threading
 import time
+import uuid
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -126,7 +127,7 @@ class Task:
 class Job:
     """One submission to grade, self-contained: the machine that grades it needs nothing else."""
 
-    key: str                  # unique in the run (names the kernel's cgroup on the worker)
+    key: str                  # unique in the run (the start of its kernel cgroup's name)
     student: str
     lesson: str
     files: dict[str, bytes]   # the submission's lesson folder: relative path -> content
@@ -160,7 +161,9 @@ def grade_job(job: Job, source_db: bytes) -> Outcome:
     root = job_folder()
     task = Task(job.student, job.lesson, root / "submission" / f"{job.lesson}.ipynb", f"sqlite:///{root / 'source.db'}",
                 job.spec, job.limits, Isolation(level, _view(), cgroups, how), root / "scratch", root / "k",
-                f"minnas-{job.key}" if cgroups else "")
+                # A name of this attempt's own: a job retried after its worker died may run beside
+                # the orphan of the first attempt, and ending one cgroup must not end the other.
+                f"minnas-{job.key}-{uuid.uuid4().hex[:8]}" if cgroups else "")
     try:
         _write_files(root / "submission", job.files)
         (root / "source.db").write_bytes(source_db)
