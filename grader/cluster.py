@@ -62,14 +62,17 @@ def map_unordered(client, function: Callable, items: list, shared: Any = None, *
     """``(item, result, error)`` for ``function(item, shared)`` over ``items``, as they finish.
 
     ``function`` runs on a worker and must be importable there; ``shared`` (e.g. a gradebook's
-    bytes) is sent to each worker once. An exception raised by ``function``, or the loss of the
+    bytes) is sent to each worker once, and again should the workers holding it die. An exception raised by ``function``, or the loss of the
     workers it ran on, is that item's ``error``, never the run's.
     """
     from distributed import as_completed
 
     if not items:
         return
-    data = client.scatter(shared, broadcast=True, hash=False) if shared is not None else None
+    # The shared bytes as a task's result rather than scattered data: the scheduler keeps the
+    # task, so if every worker holding the result dies, it is made again instead of lost (lost
+    # scattered data would cancel every item still waiting for it).
+    data = client.submit(_same, shared, pure=False) if shared is not None else None
     futures = {client.submit(function, item, data, pure=False): item for item in items}
     bar = tqdm(total=len(items), desc=desc, unit="notebook", disable=not progress)
     try:
@@ -85,6 +88,10 @@ def map_unordered(client, function: Callable, items: list, shared: Any = None, *
     finally:
         client.cancel(list(futures))  # only when the caller stopped early
         bar.close()
+
+
+def _same(value: Any) -> Any:
+    return value
 
 
 def _explain(exc: BaseException) -> BaseException:
