@@ -15,7 +15,7 @@ from nbgrader.api import Gradebook
 
 from grader import cluster, course, sandbox
 from grader.__main__ import main
-from grader.execute import Limits
+from grader.execute import JOB_PREFIX, Limits
 from grader.integrity import (FAILED, LIMIT, NOTE, RESTORED, SUSPICIOUS, TAMPERED, LessonSpec, check_structure,
                               repair_cell_ids)
 from grader.scan import scan_code, student_cells
@@ -213,7 +213,8 @@ def test_every_kind_has_an_expectation():
 def _leftovers() -> list[str]:
     """Processes and /tmp entries an adversarial run may have left: there must be none."""
     found = [f"/tmp/{p.name}" for p in Path("/tmp").iterdir()
-             if p.name.startswith(("minnas-litter", "minnas-grading-", "minnas-probe-", "minnas-job-"))]
+             if p.name.startswith(("minnas-litter", "minnas-grading-", "minnas-probe-",
+                                   f"{JOB_PREFIX}{os.getpid()}-"))]  # this process's jobs: the run's
     for proc in Path("/proc").glob("[0-9]*"):
         try:
             cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
