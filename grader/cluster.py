@@ -62,8 +62,9 @@ def map_unordered(client, function: Callable, items: list, shared: Any = None, *
     """``(item, result, error)`` for ``function(item, shared)`` over ``items``, as they finish.
 
     ``function`` runs on a worker and must be importable there; ``shared`` (e.g. a gradebook's
-    bytes) is sent to each worker once, and again should the workers holding it die. An exception raised by ``function``, or the loss of the
-    workers it ran on, is that item's ``error``, never the run's.
+    bytes) is sent to each worker once, and again should the workers holding it die. An
+    exception raised by ``function``, or the loss of the workers it ran on, is that item's
+    ``error``, never the run's.
     """
     from distributed import as_completed
 
