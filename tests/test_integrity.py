@@ -404,3 +404,14 @@ def test_the_adversarial_class_gets_the_same_grades_and_flags_through_dask(adver
     for key, grade in results.grades.items():
         local = first.grades[key]
         assert (grade.score, grade.status, grade.flags) == (local.score, local.status, local.flags), key
+
+
+def test_a_job_cannot_write_outside_its_folder(tmp_path):
+    """A grading job's file names come from the instructor's listing; a worker still refuses one
+    that would land outside the job's folder (a forged job, or a bug in the listing)."""
+    from grader.execute import _write_files
+
+    for name in ("../escape.py", "/tmp/escape.py", "a/../../escape.py"):
+        with pytest.raises(ValueError, match="outside its folder"):
+            _write_files(tmp_path / "job" / "submission", {name: b"print('hi')"})
+    assert not (tmp_path / "escape.py").exists() and not (tmp_path / "job" / "escape.py").exists()
