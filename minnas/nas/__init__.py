@@ -5,5 +5,7 @@
 - :mod:`minnas.nas.latency` -- latency on this CPU: measurements, lookup tables, fidelity.
 - :mod:`minnas.nas.fbnet` -- FBNet: Gumbel-softmax supernet with a latency-aware loss.
 - :mod:`minnas.nas.mnasnet` -- MnasNet: factorised space, REINFORCE controller, latency reward.
-- :mod:`minnas.nas.ofa` -- Once-for-All: elastic supernet, progressive shrinking, search.
+- :mod:`minnas.nas.ofa` -- Once-for-All: elastic supernet, progressive shrinking.
+- :mod:`minnas.nas.ofa_search` -- Once-for-All: accuracy predictor, search under constraints.
+- :mod:`minnas.nas.pretrained` -- the trained Once-for-All supernet of lesson 10.
 """

@@ -31,10 +31,9 @@ The search solves :math:`\min_\theta \min_{w_a} \mathbb E_{a \sim P_\theta}[\mat
 As in the paper, every block is computed and mixed by the soft :math:`m` (``hard=False``).
 With ``hard=True`` the forward pass uses the one-hot :math:`\arg\max_i m_{l,i}` (an exact
 sample of (5), whatever :math:`\tau`) and the backward pass the gradient of the soft :math:`m`
-("straight-through"); only the chosen block is computed, which is cheaper per step, but on the
-digits the weights then train far more slowly (a new random path every batch: 55% training
-accuracy after 12 epochs where soft masks reach 100%). :math:`\tau` starts at 5.0 and is
-multiplied by :math:`e^{-0.045}` every epoch: :math:`\tau_t = 5 e^{-0.045 t}` (Sec. 4.1).
+("straight-through"); only the chosen block is computed, which is cheaper per step, but the
+weights then train far more slowly (a new random path every batch). :math:`\tau` starts at 5.0
+and is multiplied by :math:`e^{-0.045}` every epoch: :math:`\tau_t = 5 e^{-0.045 t}` (Sec. 4.1).
 The paper makes the latency differentiable as :math:`\sum_l \sum_i m_{l,i} \mathrm{LAT}(b_{l,i})`
 (8). We use the expected latency instead: the mean of (8) over one-hot samples of (5), free of
 sampling noise and with a gradient for every :math:`\theta_{l,i}`:
@@ -50,10 +49,9 @@ architectures are *sampled* from :math:`P_\theta` (:func:`sample_architectures`)
 the most likely one (:func:`derive`).
 
 **Our addition: a latency target.** At the scale of a lesson the multiplicative loss (2)
-barely changes the search: across our digits space (0.4 to 1.1 ms) the factor
-:math:`\log(\mathrm{LAT})^{0.6}` varies by only 10%, so the search finds about the network it
-finds without latency. To trace an accuracy-latency trade-off we also offer a hinge on a
-target ``T``,
+barely changes the search: the factor :math:`\log(\mathrm{LAT})^{0.6}` grows slowly (doubling a
+latency of 0.5 ms raises it by 7%), so the search finds about the network it finds without
+latency. To trace an accuracy-latency trade-off we also offer a hinge on a target ``T``,
 
 .. math:: \mathcal L_T(a, w_a) = \mathrm{CE}(a, w_a)
           + \lambda \max(0, \mathrm{LAT}(a) / T - 1),                             \qquad (T)
@@ -69,6 +67,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -76,26 +75,17 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from minnas._validation import check_int, check_number
 from minnas.data import Splits
 from minnas.nas.latency import LatencyTable, build_table
-from minnas.nas import ops
 from minnas.nas.ops import Identity, MBConv
+from minnas.nas.space import SearchSpace, StemAndHead
 from minnas.train import seed_everything
 
 __all__ = [
-    "BLOCKS",
-    "FBNetSpace",
-    "FBNetSupernet",
-    "FBNetResult",
-    "parse_block",
-    "gumbel_softmax",
-    "temperature",
-    "fbnet_loss",
-    "target_loss",
-    "latency_matrix",
-    "derive",
-    "sample_architectures",
-    "search",
+    "BLOCKS", "FBNetSpace", "FBNetSupernet", "FBNetResult", "parse_block", "gumbel_softmax",
+    "temperature", "fbnet_loss", "target_loss", "latency_matrix", "derive",
+    "sample_architectures", "search",
 ]
 
 #: The default candidate blocks: MBConv "k{kernel}_e{expansion}", and "skip".
@@ -117,140 +107,93 @@ def parse_block(name: str) -> tuple[int, int] | None:
 # The layer-wise search space
 # ----------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class FBNetSpace:
-    """A fixed macro-architecture with one block choice per searchable layer.
+class FBNetSpace(SearchSpace):
+    """A fixed macro-architecture with one block choice per searchable layer: a
+    :class:`~minnas.nas.space.SearchSpace` (stem, layers, head) whose stages are the layers.
 
     Parameters
     ----------
-    in_shape : tuple of int
-        Shape of one input sample: ``(C, H, W)`` for images, ``(C, L)`` for signals.
-    n_classes : int
-        Outputs of the head.
-    stem_channels : int
-        Channels of the stem (3x3 convolution, batch norm, ReLU6; stride 1).
+    in_shape, n_classes, stem_channels
+        As in :class:`~minnas.nas.space.SearchSpace`; by default the digits: ``(1, 8, 8)``,
+        10 classes, a stem of 8 channels.
     layers : tuple of (int, int)
         ``(C_out, stride)`` of every searchable layer.
     blocks : tuple of str
         Candidate blocks, in the column order of the supernet's ``theta``.
     """
 
-    in_shape: tuple[int, ...] = (1, 8, 8)
-    n_classes: int = 10
-    stem_channels: int = 8
     layers: tuple[tuple[int, int], ...] = ((8, 1), (16, 2), (16, 1), (24, 2), (24, 1))
     blocks: tuple[str, ...] = BLOCKS
+    stages_field: ClassVar[str] = "layers"
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "in_shape", tuple(int(s) for s in self.in_shape))
-        object.__setattr__(self, "layers", tuple((int(c), int(s)) for c, s in self.layers))
-        object.__setattr__(self, "blocks", tuple(self.blocks))
-        if len(self.in_shape) not in (2, 3) or min(self.in_shape) < 1:
-            raise ValueError(f"in_shape must be (C, L) or (C, H, W), got {self.in_shape}")
-        if self.n_classes < 2 or self.stem_channels < 1:
-            raise ValueError(f"need n_classes >= 2 and stem_channels >= 1, "
-                             f"got {self.n_classes}, {self.stem_channels}")
-        if not self.layers or any(c < 1 or s not in (1, 2) for c, s in self.layers):
-            raise ValueError(f"layers must be non-empty, each (C_out >= 1, stride 1 or 2); "
-                             f"got {self.layers}")
+        super().__post_init__()
+        self._set("blocks", tuple(self.blocks))
         if not self.blocks or len(set(self.blocks)) != len(self.blocks):
             raise ValueError(f"blocks must be non-empty and distinct, got {self.blocks}")
         for name in self.blocks:
             parse_block(name)
-        for l in range(self.n_layers):
-            if not self.choices(l):
-                raise ValueError(f"layer {l} changes the shape: it needs a block other than skip")
-
-    @property
-    def dim(self) -> int:
-        """Spatial dimensions: 1 for signals, 2 for images."""
-        return len(self.in_shape) - 1
+        for layer in range(self.n_layers):
+            if not self.choices(layer):
+                raise ValueError(f"layer {layer} changes the shape: it needs a block other "
+                                 f"than skip")
 
     @property
     def n_layers(self) -> int:
         return len(self.layers)
 
-    def _check_layer(self, layer: int, allow_end: bool = False) -> None:
-        top = self.n_layers if allow_end else self.n_layers - 1
-        if not (isinstance(layer, (int, np.integer)) and 0 <= layer <= top):
-            raise ValueError(f"layer must be an integer in [0, {top}], got {layer!r}")
-
     def input_shape(self, layer: int) -> tuple[int, ...]:
         """Per-sample input shape of ``layer``; ``layer = n_layers`` gives the head's input."""
-        self._check_layer(layer, allow_end=True)
-        channels, spatial = self.stem_channels, list(self.in_shape[1:])
-        for C_out, stride in self.layers[:layer]:
-            channels, spatial = C_out, [math.ceil(s / stride) for s in spatial]
-        return (channels, *spatial)
+        return self.stage_input(check_int(layer, "layer", 0, self.n_layers))
 
     def choices(self, layer: int) -> list[str]:
         """The blocks allowed at ``layer``: all of them, less "skip" where the shape changes."""
-        self._check_layer(layer)
-        C_out, stride = self.layers[layer]
+        C_out, stride = self.layers[check_int(layer, "layer", 0, self.n_layers - 1)]
         keeps_shape = stride == 1 and self.input_shape(layer)[0] == C_out
         return [b for b in self.blocks if b != "skip" or keeps_shape]
 
     def make_block(self, layer: int, choice: str) -> nn.Module:
         """A fresh block ``choice`` for position ``layer``."""
-        if choice not in self.choices(layer):
-            raise ValueError(f"block {choice!r} is not allowed at layer {layer}; "
-                             f"choose from {self.choices(layer)}")
+        self._check_block(layer, choice)
         if choice == "skip":
             return Identity()
         kernel, expand = parse_block(choice)
         C_out, stride = self.layers[layer]
         return MBConv(self.input_shape(layer)[0], C_out, kernel, expand, stride, self.dim)
 
-    def stem(self) -> nn.Module:
-        """3x3 convolution to ``stem_channels``, batch norm, ReLU6 (stride 1: inputs are small)."""
-        return ops.stem(self.in_shape[0], self.stem_channels, self.dim)
+    def build(self, arch: Sequence[str]) -> nn.Sequential:
+        """The discrete network of ``arch``: stem, one block per layer, head."""
+        arch = self.check_arch(arch)
+        blocks = [self.make_block(layer, block) for layer, block in enumerate(arch)]
+        return nn.Sequential(self.stem(), *blocks, self.head())
 
-    def head(self) -> nn.Module:
-        """Global average pooling and a linear classifier."""
-        return ops.classifier(self.input_shape(self.n_layers)[0], self.n_classes, self.dim)
+    def sample(self, seed: int = 0) -> tuple[str, ...]:
+        """An architecture drawn uniformly: each layer's block uniformly from its choices."""
+        rng = np.random.default_rng(seed)
+        return tuple(str(rng.choice(self.choices(layer))) for layer in range(self.n_layers))
+
+    def latency_table(self, **measure_kwargs) -> LatencyTable:
+        """Measure every (layer, block) of this space on this machine, with the stem and head
+        as the overhead; ``measure_kwargs`` go to :func:`minnas.nas.latency.build_table`."""
+        positions = range(self.n_layers)
+        return build_table(self.make_block, [self.input_shape(layer) for layer in positions],
+                           [self.choices(layer) for layer in positions],
+                           overhead_module=StemAndHead(self), overhead_shape=self.in_shape,
+                           **measure_kwargs)
 
     def check_arch(self, arch: Sequence[str]) -> tuple[str, ...]:
         """``arch`` as a tuple, after checking one allowed block per layer."""
         arch = tuple(arch)
         if len(arch) != self.n_layers:
             raise ValueError(f"arch needs {self.n_layers} blocks, got {len(arch)}")
-        for l, block in enumerate(arch):
-            if block not in self.choices(l):
-                raise ValueError(f"block {block!r} is not allowed at layer {l}; "
-                                 f"choose from {self.choices(l)}")
+        for layer, block in enumerate(arch):
+            self._check_block(layer, block)
         return arch
 
-    def build(self, arch: Sequence[str]) -> nn.Sequential:
-        """The discrete network of ``arch``: stem, one block per layer, head."""
-        arch = self.check_arch(arch)
-        blocks = [self.make_block(l, block) for l, block in enumerate(arch)]
-        return nn.Sequential(self.stem(), *blocks, self.head())
-
-    def sample(self, seed: int = 0) -> tuple[str, ...]:
-        """An architecture drawn uniformly: each layer's block uniformly from its choices."""
-        rng = np.random.default_rng(seed)
-        return tuple(str(rng.choice(self.choices(l))) for l in range(self.n_layers))
-
-    def latency_table(self, **measure_kwargs) -> LatencyTable:
-        """Measure every (layer, block) of this space on this machine, with the stem and head
-        as the overhead; ``measure_kwargs`` go to :func:`minnas.nas.latency.build_table`."""
-        return build_table(self.make_block, [self.input_shape(l) for l in range(self.n_layers)],
-                           [self.choices(l) for l in range(self.n_layers)],
-                           overhead_module=_StemAndHead(self), overhead_shape=self.in_shape,
-                           **measure_kwargs)
-
-
-class _StemAndHead(nn.Module):
-    """What every network of a space runs besides its blocks: the stem, then the head on a
-    feature map of the last layer's shape."""
-
-    def __init__(self, space: FBNetSpace) -> None:
-        super().__init__()
-        self.stem, self.head = space.stem(), space.head()
-        self.head_shape = space.input_shape(space.n_layers)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.stem(x)
-        return self.head(x.new_zeros(len(x), *self.head_shape))
+    def _check_block(self, layer: int, block: str) -> None:
+        if block not in self.choices(layer):
+            raise ValueError(f"block {block!r} is not allowed at layer {layer}; "
+                             f"choose from {self.choices(layer)}")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -272,8 +215,7 @@ def gumbel_softmax(logits: torch.Tensor, tau: float = 1.0, *, hard: bool = False
     generator : torch.Generator, optional
         Source of the uniform noise: same seed, same sample.
     """
-    if not tau > 0:
-        raise ValueError(f"tau must be > 0, got {tau}")
+    check_number(tau, "tau", low=0, strict=True)
     u = torch.rand(logits.shape, generator=generator, dtype=logits.dtype)
     u = u.clamp(min=torch.finfo(logits.dtype).tiny)  # log(0) would give an infinite g
     g = -torch.log(-torch.log(u))
@@ -286,8 +228,9 @@ def gumbel_softmax(logits: torch.Tensor, tau: float = 1.0, *, hard: bool = False
 
 def temperature(epoch: int, tau0: float = 5.0, decay: float = 0.045) -> float:
     """The Gumbel-softmax temperature of ``epoch`` (0-based): ``tau0 * exp(-decay * epoch)``."""
-    if epoch < 0 or not tau0 > 0 or decay < 0:
-        raise ValueError(f"need epoch >= 0, tau0 > 0, decay >= 0; got {epoch}, {tau0}, {decay}")
+    check_number(epoch, "epoch", low=0)
+    check_number(tau0, "tau0", low=0, strict=True)
+    check_number(decay, "decay", low=0)
     return tau0 * math.exp(-decay * epoch)
 
 
@@ -301,16 +244,14 @@ def fbnet_loss(ce: torch.Tensor | float, lat: torch.Tensor | float, alpha: float
     ce, lat = torch.as_tensor(ce, dtype=torch.float32), torch.as_tensor(lat, dtype=torch.float32)
     if not torch.all(lat > 1):
         raise ValueError(f"lat must be > 1 microsecond, got {lat}")
-    if not alpha > 0 or beta < 0:
-        raise ValueError(f"need alpha > 0 and beta >= 0, got {alpha}, {beta}")
+    _check_paper_loss(alpha, beta)
     return ce * alpha * torch.log(lat) ** beta
 
 
 def target_loss(ce: torch.Tensor | float, lat: torch.Tensor | float, target: float,
                 lam: float = 1.0) -> torch.Tensor:
     """Our hinge on a latency target, equation (T): ``ce + lam * relu(lat / target - 1)``."""
-    if not target > 0 or lam < 0:
-        raise ValueError(f"need target > 0 and lam >= 0, got {target}, {lam}")
+    _check_target_loss(target, lam)
     ce, lat = torch.as_tensor(ce, dtype=torch.float32), torch.as_tensor(lat, dtype=torch.float32)
     return ce + lam * F.relu(lat / target - 1)
 
@@ -321,38 +262,37 @@ def latency_matrix(table: LatencyTable, space: FBNetSpace) -> torch.Tensor:
     if table.n_layers != space.n_layers:
         raise ValueError(f"the table has {table.n_layers} layers, the space {space.n_layers}")
     lat = torch.zeros(space.n_layers, len(space.blocks))
-    for l in range(space.n_layers):
+    for layer in range(space.n_layers):
         for i, block in enumerate(space.blocks):
-            if block in space.choices(l):
-                lat[l, i] = table.latency(l, block)
+            if block in space.choices(layer):
+                lat[layer, i] = table.latency(layer, block)
     return lat
 
 
-def _softmax_rows(theta: np.ndarray | torch.Tensor) -> np.ndarray:
-    """Row-wise softmax of a (n_layers, n_blocks) array that may hold ``-inf``."""
+def _softmax_rows(theta: np.ndarray | torch.Tensor,
+                  blocks: Sequence[str] | None = None) -> np.ndarray:
+    """Row-wise softmax of a (n_layers, n_blocks) array that may hold ``-inf``; with ``blocks``,
+    after checking one column per block."""
     theta = np.asarray(theta.detach() if isinstance(theta, torch.Tensor) else theta, dtype=float)
     if theta.ndim != 2 or not np.all(np.isfinite(theta.max(axis=1))):
         raise ValueError(f"theta must be 2-D with a finite entry in every row, got {theta.shape}")
+    if blocks is not None and theta.shape[1] != len(blocks):
+        raise ValueError(f"theta has {theta.shape[1]} columns but there are {len(blocks)} blocks")
     e = np.exp(theta - theta.max(axis=1, keepdims=True))
     return e / e.sum(axis=1, keepdims=True)
 
 
 def derive(theta: np.ndarray | torch.Tensor, blocks: Sequence[str] = BLOCKS) -> tuple[str, ...]:
     """The most likely architecture under :math:`P_\\theta`: the argmax of every row."""
-    p = _softmax_rows(theta)
-    if p.shape[1] != len(blocks):
-        raise ValueError(f"theta has {p.shape[1]} columns but there are {len(blocks)} blocks")
+    p = _softmax_rows(theta, blocks)
     return tuple(blocks[i] for i in p.argmax(axis=1))
 
 
 def sample_architectures(theta: np.ndarray | torch.Tensor, n: int, seed: int = 0,
                          blocks: Sequence[str] = BLOCKS) -> list[tuple[str, ...]]:
     """``n`` architectures drawn from :math:`P_\\theta`, equation (5), independently per layer."""
-    p = _softmax_rows(theta)
-    if p.shape[1] != len(blocks):
-        raise ValueError(f"theta has {p.shape[1]} columns but there are {len(blocks)} blocks")
-    if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}")
+    p = _softmax_rows(theta, blocks)
+    n = check_int(n, "n", low=1)
     rng = np.random.default_rng(seed)
     return [tuple(blocks[rng.choice(len(blocks), p=row)] for row in p) for _ in range(n)]
 
@@ -373,10 +313,11 @@ class FBNetSupernet(nn.Module):
         self.space = space
         self.stem, self.head = space.stem(), space.head()
         self.candidates = nn.ModuleList(
-            nn.ModuleDict({b: space.make_block(l, b) for b in space.choices(l)})
-            for l in range(space.n_layers)
+            nn.ModuleDict({b: space.make_block(layer, b) for b in space.choices(layer)})
+            for layer in range(space.n_layers)
         )
-        allowed = [[b in space.choices(l) for b in space.blocks] for l in range(space.n_layers)]
+        allowed = [[b in space.choices(layer) for b in space.blocks]
+                   for layer in range(space.n_layers)]
         self.register_buffer("allowed", torch.tensor(allowed))
         self.theta = nn.Parameter(torch.zeros(space.n_layers, len(space.blocks)))
 
@@ -410,13 +351,13 @@ class FBNetSupernet(nn.Module):
             raise ValueError(f"weights must have shape {tuple(self.theta.shape)}, "
                              f"got {tuple(m.shape)}")
         x = self.stem(x)
-        for l in range(self.space.n_layers):
-            x = self._layer(l, x, m[l], hard)
+        for layer in range(self.space.n_layers):
+            x = self._layer(layer, x, m[layer], hard)
         return self.head(x)
 
-    def _layer(self, l: int, x: torch.Tensor, m: torch.Tensor, hard: bool) -> torch.Tensor:
+    def _layer(self, layer: int, x: torch.Tensor, m: torch.Tensor, hard: bool) -> torch.Tensor:
         """Equation (4), :math:`x_{l+1} = \\sum_i m_{l,i} b_{l,i}(x_l)`; hard: one block only."""
-        blocks = self.candidates[l]
+        blocks = self.candidates[layer]
         if hard:
             i = int(m.argmax())
             return m[i] * blocks[self.space.blocks[i]](x)
@@ -435,8 +376,8 @@ class FBNetSupernet(nn.Module):
         """The hard mask that selects ``arch``."""
         arch = self.space.check_arch(arch)
         m = torch.zeros(self.space.n_layers, len(self.space.blocks))
-        for l, block in enumerate(arch):
-            m[l, self.space.blocks.index(block)] = 1.0
+        for layer, block in enumerate(arch):
+            m[layer, self.space.blocks.index(block)] = 1.0
         return m
 
 
@@ -492,14 +433,15 @@ class FBNetResult:
 
 def _objective(loss: str, alpha: float, beta: float, target_us: float | None,
                lam: float) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    """``(ce, lat) -> loss``: equation (2) for ``"paper"``, (T) for ``"target"``."""
+    """``(ce, lat) -> loss``: equation (2) for ``"paper"``, (T) for ``"target"``; its settings
+    are checked here, before the search, not at its first step."""
     if loss == "paper":
-        fbnet_loss(1.0, 2.0, alpha, beta)  # checks alpha and beta now, not mid-search
+        _check_paper_loss(alpha, beta)
         return lambda ce, lat: fbnet_loss(ce, lat, alpha, beta)
     if loss == "target":
         if target_us is None:
             raise ValueError("loss='target' needs target_us")
-        target_loss(1.0, 1.0, target_us, lam)
+        _check_target_loss(target_us, lam)
         return lambda ce, lat: target_loss(ce, lat, target_us, lam)
     raise ValueError(f"loss must be 'paper' or 'target', got {loss!r}")
 
@@ -587,14 +529,12 @@ def search(data: Splits, space: FBNetSpace, table: LatencyTable, *, epochs: int 
     -------
     FBNetResult
     """
-    if tuple(data.input_shape) != space.in_shape or data.n_classes != space.n_classes:
-        raise ValueError(f"space expects inputs {space.in_shape} and {space.n_classes} classes; "
-                         f"data has {data.input_shape} and {data.n_classes}")
-    if not (isinstance(epochs, int) and epochs >= 1 and 0 <= warmup_epochs < epochs):
-        raise ValueError(f"need epochs >= 1 and 0 <= warmup_epochs < epochs, "
-                         f"got {epochs}, {warmup_epochs}")
+    space.check_data(data)
+    epochs = check_int(epochs, "epochs", low=1)
+    if not 0 <= warmup_epochs < epochs:
+        raise ValueError(f"need 0 <= warmup_epochs < epochs, got {warmup_epochs}, {epochs}")
     objective = _objective(loss, alpha, beta, target_us, lam)
-    latency_matrix(table, space)  # fail now if the table does not fit the space
+    latency_matrix(table, space)  # raises now, not mid-search, if the table does not fit
 
     seed_everything(seed)
     model = FBNetSupernet(space)
@@ -637,3 +577,18 @@ def search(data: Splits, space: FBNetSpace, table: LatencyTable, *, epochs: int 
     result.arch = result.archs[-1]
     result.predicted_latency = table.predict(result.arch)
     return result
+
+
+# ----------------------------------------------------------------------------------------------
+# The settings of the losses (2) and (T), checked by them and, before any work, by search
+# ----------------------------------------------------------------------------------------------
+def _check_paper_loss(alpha: float, beta: float) -> None:
+    """``alpha`` and ``beta`` of equation (2)."""
+    if not alpha > 0 or beta < 0:
+        raise ValueError(f"need alpha > 0 and beta >= 0, got {alpha}, {beta}")
+
+
+def _check_target_loss(target: float, lam: float) -> None:
+    """``target`` and ``lam`` of equation (T)."""
+    if not target > 0 or lam < 0:
+        raise ValueError(f"need target > 0 and lam >= 0, got {target}, {lam}")

@@ -58,11 +58,11 @@ controller samples the same architecture again and again once it commits.
 from __future__ import annotations
 
 import math
-import numbers
 import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -70,27 +70,17 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from minnas._validation import check_choice, check_int, check_number
 from minnas.data import Splits
 from minnas.nas.latency import measure_network
-from minnas.nas import ops
 from minnas.nas.ops import MBConv, ReLUConvBN
+from minnas.nas.space import SearchSpace
 from minnas.train import evaluate as accuracy_of
 from minnas.train import fit, seed_everything
 
 __all__ = [
-    "OPS",
-    "FIELDS",
-    "BlockChoice",
-    "MnasSpace",
-    "Residual",
-    "reward",
-    "reward_exponents",
-    "Controller",
-    "reinforce_step",
-    "Evaluator",
-    "MnasResult",
-    "search",
-    "random_search",
+    "OPS", "FIELDS", "BlockChoice", "MnasSpace", "Residual", "reward", "reward_exponents",
+    "Controller", "reinforce_step", "Evaluator", "MnasResult", "search", "random_search",
 ]
 
 #: The operations a block may choose: an inverted residual block or a plain convolution.
@@ -121,17 +111,14 @@ Arch = tuple[BlockChoice, ...]
 # The factorised hierarchical search space
 # ----------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class MnasSpace:
-    """Stem, blocks with per-block decisions, head.
+class MnasSpace(SearchSpace):
+    """Stem, blocks with per-block decisions, head: a :class:`~minnas.nas.space.SearchSpace`
+    whose stages are the blocks. ``in_shape``, ``n_classes`` and ``stem_channels`` are those of
+    :class:`~minnas.nas.space.SearchSpace` (by default the digits: ``(1, 8, 8)``, 10 classes,
+    8 channels).
 
     Parameters
     ----------
-    in_shape : tuple of int
-        Shape of one input sample: ``(C, H, W)`` for images, ``(C, L)`` for signals.
-    n_classes : int
-        Outputs of the head.
-    stem_channels : int
-        Channels of the stem (3x3 convolution, batch norm, ReLU6; stride 1).
     blocks : tuple of (int, int)
         ``(C_out, stride)`` of every block; its first layer carries the stride.
     ops, kernels, expands, layers, skips : tuple
@@ -140,45 +127,30 @@ class MnasSpace:
         (:class:`minnas.nas.ops.ReLUConvBN`), which ignores the expansion.
     """
 
-    in_shape: tuple[int, ...] = (1, 8, 8)
-    n_classes: int = 10
-    stem_channels: int = 8
     blocks: tuple[tuple[int, int], ...] = ((8, 1), (16, 2), (24, 2))
     ops: tuple[str, ...] = OPS
     kernels: tuple[int, ...] = (3, 5)
     expands: tuple[int, ...] = (1, 3, 6)
     layers: tuple[int, ...] = (1, 2, 3)
     skips: tuple[bool, ...] = (False, True)
+    stages_field: ClassVar[str] = "blocks"
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "in_shape", tuple(int(s) for s in self.in_shape))
-        object.__setattr__(self, "blocks", tuple((int(c), int(s)) for c, s in self.blocks))
+        super().__post_init__()
         for name in ("ops", "kernels", "expands", "layers", "skips"):
             values = tuple(getattr(self, name))
-            object.__setattr__(self, name, values)
+            self._set(name, values)
             if not values or len(set(values)) != len(values):
                 raise ValueError(f"{name} must be non-empty and distinct, got {values}")
-        if len(self.in_shape) not in (2, 3) or min(self.in_shape) < 1:
-            raise ValueError(f"in_shape must be (C, L) or (C, H, W), got {self.in_shape}")
-        if self.n_classes < 2 or self.stem_channels < 1:
-            raise ValueError(f"need n_classes >= 2 and stem_channels >= 1, "
-                             f"got {self.n_classes}, {self.stem_channels}")
-        if not self.blocks or any(c < 1 or s not in (1, 2) for c, s in self.blocks):
-            raise ValueError(f"blocks must be non-empty, each (C_out >= 1, stride 1 or 2); "
-                             f"got {self.blocks}")
-        if not set(self.ops) <= set(OPS):
-            raise ValueError(f"ops must be among {OPS}, got {self.ops}")
+        for op in self.ops:
+            check_choice(op, "op", OPS)
         if any(k < 1 or k % 2 == 0 for k in self.kernels):
             raise ValueError(f"kernels must be positive odd integers, got {self.kernels}")
-        if min(self.expands) < 1 or min(self.layers) < 1:
-            raise ValueError(f"expands and layers must be >= 1, got {self.expands}, {self.layers}")
-        if not set(self.skips) <= {False, True}:
-            raise ValueError(f"skips must be booleans, got {self.skips}")
-
-    @property
-    def dim(self) -> int:
-        """Spatial dimensions: 1 for signals, 2 for images."""
-        return len(self.in_shape) - 1
+        for name in ("expands", "layers"):
+            for value in getattr(self, name):
+                check_int(value, f"every value of {name}", low=1)
+        for skip in self.skips:
+            check_choice(skip, "skip", (False, True))
 
     @property
     def n_blocks(self) -> int:
@@ -270,23 +242,19 @@ class MnasSpace:
 
     def block_input(self, b: int) -> tuple[int, ...]:
         """Per-sample input shape of block ``b``; ``b = n_blocks`` gives the head's input."""
-        channels, spatial = self.stem_channels, list(self.in_shape[1:])
-        for C_out, stride in self.blocks[:b]:
-            channels, spatial = C_out, [math.ceil(s / stride) for s in spatial]
-        return (channels, *spatial)
+        return self.stage_input(b)
 
     def build(self, arch: Sequence[BlockChoice]) -> nn.Sequential:
         """The network of ``arch``: stem, one ``nn.Sequential`` of layers per block, head."""
         arch = self.check_arch(arch)
-        stem = ops.stem(self.in_shape[0], self.stem_channels, self.dim)
+        stem = self.stem()
         blocks = []
         for b, (choice, (C_out, stride)) in enumerate(zip(arch, self.blocks)):
             C_in = self.block_input(b)[0]
             blocks.append(nn.Sequential(*[
                 _layer(choice, C_in if i == 0 else C_out, C_out, stride if i == 0 else 1, self.dim)
                 for i in range(choice.layers)]))
-        head = ops.classifier(self.blocks[-1][0], self.n_classes, self.dim)
-        return nn.Sequential(stem, *blocks, head)
+        return nn.Sequential(stem, *blocks, self.head())
 
 
 class Residual(nn.Module):
@@ -355,8 +323,7 @@ def reward(acc: float | np.ndarray, latency: float | np.ndarray, target: float,
     """
     alpha, beta = reward_exponents(w, hard, alpha, beta)
     acc, latency = np.asarray(acc, dtype=float), np.asarray(latency, dtype=float)
-    if not (math.isfinite(target) and target > 0):
-        raise ValueError(f"target must be a positive latency, got {target}")
+    check_number(target, "target", low=0, strict=True)
     if not np.all(np.isfinite(latency) & (latency > 0)):
         raise ValueError(f"latency must be positive, got {latency}")
     if not np.all((acc >= 0) & (acc <= 1)):
@@ -474,9 +441,8 @@ class Evaluator:
                  measure_kwargs: dict | None = None) -> None:
         if data is None and accuracy_fn is None:
             raise ValueError("give data to train on, or an accuracy_fn")
-        if data is not None and tuple(data.input_shape) != space.in_shape:
-            raise ValueError(f"data has inputs of shape {data.input_shape}, "
-                             f"the space expects {space.in_shape}")
+        if data is not None:
+            space.check_data(data)
         self.space, self.data = space, data
         self.epochs, self.batch_size, self.lr, self.seed = epochs, batch_size, lr, seed
         self.accuracy_fn = accuracy_fn or self.train_accuracy
@@ -569,10 +535,11 @@ class MnasResult:
 
 def _scorer(steps: int, target_us: float, w: float | None, hard: bool, alpha: float | None,
             beta: float | None) -> Callable[[float, float], float]:
-    """:func:`reward` with a search's settings, checked once before the first step."""
-    if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) or steps < 1:
-        raise ValueError(f"steps must be an integer >= 1, got {steps!r}")
-    reward(1.0, target_us, target_us, w, hard=hard, alpha=alpha, beta=beta)  # raises if bad
+    """:func:`reward` with a search's settings; the settings (and ``steps``) are checked here,
+    once, before the first step."""
+    check_int(steps, "steps", low=1)
+    check_number(target_us, "target_us", low=0, strict=True)
+    reward_exponents(w, hard, alpha, beta)
     return lambda acc, lat: reward(acc, lat, target_us, w, hard=hard, alpha=alpha, beta=beta)
 
 

@@ -15,20 +15,13 @@ the lesson), one thread (``torch.set_num_threads(1)``), then
 network, then 4 each of elastic kernel, depth and width (:data:`EPOCHS`), every other setting
 at its default. Last, the batch norm of the largest subnet is recalibrated on the first
 :data:`N_CALIB` training inputs (training leaves statistics that belong to no subnet), and
-:func:`~minnas.nas.ofa.save_checkpoint` writes the supernet.
+:func:`save_checkpoint` writes the supernet.
 
 So the largest subnet runs as loaded; every other subnet needs its own BN recalibration
-(:func:`~minnas.nas.ofa.subnet_accuracy` does it). Validation accuracy (test in brackets),
-measured: largest 0.977 (0.978), with or without recalibration; smallest 0.948 (0.923) after
-recalibration, 0.1 without; 20 random subnets 0.961-0.981 after recalibration.
+(:func:`~minnas.nas.ofa.subnet_accuracy` does it). The accuracies the recipe reaches, how its
+epochs were chosen and how long it trains are recorded in ``benchmarks/RESULTS.md``.
 
-The epochs trade time for accuracy, all with seed 0 (validation, largest / smallest):
-(10, 4, 4, 4) 0.986 / 0.942; (8, 4, 4, 4) 0.977 / 0.948, chosen; (10, 3, 4, 4) 0.986 / 0.922;
-(10, 3, 3, 3) 0.984 / 0.921; (6, 3, 3, 4) 0.960 / 0.909. Fewer epochs of elastic width cost
-the smallest subnet most.
-
-Retrain: trains in about 80 s on one core of an Intel Xeon (the 2-core course machine; 69-88 s
-measured in four runs while a CI run shared it, so a pessimistic figure)::
+Retrain (on one thread)::
 
     python -m minnas.nas.pretrained --check     # retrain into a temporary file, compare with SHA256
     python -m minnas.nas.pretrained             # retrain, write ofa_mnist1d.pt, print its sha256
@@ -37,28 +30,32 @@ measured in four runs while a CI run shared it, so a pessimistic figure)::
 Determinism: the training is bit-for-bit reproducible on the course machine: ``--check``
 reproduced :data:`SHA256` exactly. Everything random is seeded (initialisation, batch order,
 subnet sampling, the data split), the checkpoint holds no time stamps, and
-:func:`~minnas.nas.ofa.save_checkpoint` writes through a buffer so that the archive does not
-name the file. One thread is part of the recipe: another thread count, CPU (vector
-instructions) or PyTorch build may sum floating-point numbers in another order and so change
-the bytes. Then ``--check`` reports a mismatch although the retrained supernet is as good:
-compare the accuracies it prints with the ones above.
+:func:`save_checkpoint` writes through a buffer so that the archive does not name the file.
+One thread is part of the recipe: another thread count, CPU (vector instructions) or PyTorch
+build may sum floating-point numbers in another order and so change the bytes. Then
+``--check`` reports a mismatch although the retrained supernet is as good: compare the
+accuracies it prints with the ones in ``benchmarks/RESULTS.md``.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import io
+import json
 import sys
 import tempfile
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
 
 from minnas.data import Splits, load_mnist1d
-from minnas.nas.ofa import OFANetwork, OFASpace, load_checkpoint, recalibrate_bn, \
-    save_checkpoint, sha256, subnet_accuracy, train_supernet
+from minnas.nas.ofa import OFANetwork, OFASpace, recalibrate_bn, subnet_accuracy, train_supernet
 
-__all__ = ["PATH", "SHA256", "SEED", "EPOCHS", "DATA", "N_CALIB", "load_ofa", "train", "main"]
+__all__ = ["PATH", "SHA256", "SEED", "EPOCHS", "DATA", "N_CALIB", "load_ofa", "train",
+           "save_checkpoint", "load_checkpoint", "sha256", "main"]
 
 #: The shipped checkpoint, next to this module (package data).
 PATH = Path(__file__).with_name("ofa_mnist1d.pt")
@@ -102,7 +99,7 @@ def load_ofa(verify: bool = True) -> OFANetwork:
 def train(path: str | Path, progress: bool = False) -> OFANetwork:
     """The recipe: train the supernet from scratch with the module's constants on one thread,
     recalibrate its batch norm for the largest subnet on :data:`N_CALIB` training inputs, and
-    write it to ``path`` with :func:`~minnas.nas.ofa.save_checkpoint`. Returns it (largest
+    write it to ``path`` with :func:`save_checkpoint`. Returns it (largest
     subnet active, eval mode)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -115,6 +112,31 @@ def train(path: str | Path, progress: bool = False) -> OFANetwork:
         torch.set_num_threads(threads)
     save_checkpoint(ofa, path)
     return ofa
+
+
+def save_checkpoint(ofa: OFANetwork, path: str | Path) -> None:
+    """Write the supernet's weights and its space (as JSON) with ``torch.save``.
+
+    Saved through a buffer: ``torch.save`` to a file names the archive's folder after the file,
+    so the bytes (and :func:`sha256`) would depend on the file name."""
+    buffer = io.BytesIO()
+    torch.save({"space": json.dumps(asdict(ofa.space)), "state_dict": ofa.state_dict()}, buffer)
+    Path(path).write_bytes(buffer.getvalue())
+
+
+def load_checkpoint(path: str | Path) -> OFANetwork:
+    """The supernet written by :func:`save_checkpoint` (largest subnet active, eval mode)."""
+    data = torch.load(Path(path), map_location="cpu", weights_only=True)
+    if not isinstance(data, dict) or set(data) != {"space", "state_dict"}:
+        raise ValueError(f"{path} is not an OFA checkpoint (expected keys space, state_dict)")
+    ofa = OFANetwork(OFASpace(**json.loads(data["space"])))
+    ofa.load_state_dict(data["state_dict"])
+    return ofa.eval()
+
+
+def sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file, to check a shipped artifact."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def _accuracies(ofa: OFANetwork, data: Splits) -> tuple[float, float]:
@@ -149,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         same = digest == SHA256
         print(f"recorded {SHA256}")
         print("matches SHA256" if same else "DIFFERS from SHA256: another CPU, thread count or "
-              "PyTorch build? Compare the accuracies above with the module docstring's")
+              "PyTorch build? Compare the accuracies above with benchmarks/RESULTS.md")
         return 0 if same else 1
     print(f"wrote {out} ({size / 1e3:.0f} kB); set SHA256 = {digest!r}")
     return 0

@@ -1,7 +1,7 @@
 """Regenerate the sample classes in ``grader/examples/`` from ``lessons/`` and ``solutions/``.
 
-    python -m grader.make_examples              # every lesson
-    python -m grader.make_examples 07_darts     # only the lessons named
+    python tests/make_examples.py              # every lesson
+    python tests/make_examples.py 07_darts     # only the lessons named
 
 ``grader/examples/class/``: four students, each submitting every lesson, as a student would:
 the release notebook with the exercise cells edited.
@@ -16,7 +16,8 @@ the release notebook with the exercise cells edited.
 ``grader/examples/adversarial/``: one student per kind of bad submission of lesson 01, each
 built from ``perfect``, ``partial`` or ``blank`` (see ``ADVERSARIAL_KINDS``; ``ATTACKS`` holds the
 attacks on the grader and the other students, at least two variants of each);
-``tests/test_integrity.py`` states the score or the flag each one should get.
+``tests/test_integrity.py`` states the score or the flag each one should get, and fails while
+either class on disk differs from what this script writes.
 
 Run it after changing a lesson, then update the expected totals in ``tests/test_grading.py``.
 """
@@ -155,6 +156,7 @@ def recalibrate(net, X, batch_size=250):
 '''},
 }
 
+STUDENTS = ("perfect", "partial", "blank", "broken")
 BROKEN_LINE = "import numpy.lingalg  # a typo: this cell raises ModuleNotFoundError\n"
 
 _MARKER = re.compile(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*\n?", re.MULTILINE)
@@ -192,7 +194,8 @@ def submission(lesson: str, student: str) -> nbformat.NotebookNode:
 
 ADVERSARIAL_LESSON = "01_least_squares"
 
-# What a student adds to the top of an exercise cell, by kind: {kind: (base student, grade_id, code)}.
+# What a student adds to the top of an exercise cell, by kind: {kind: (base
+# student, grade_id, code)}.
 _PREPENDED = {
     # A loop that never ends inside the function the test calls.
     "infinite_loop": ("perfect", "ridge", None),
@@ -222,10 +225,13 @@ def adversarial(kind: str) -> tuple[str, str | nbformat.NotebookNode]:
         nb = submission(lesson, base)
         cell = _cell(nb, grade_id)
         if kind == "infinite_loop":
-            cell.source = cell.source.replace('    """\n', '    """\n    while True:\n        pass\n', 1)
+            cell.source = cell.source.replace('    """\n',
+                                              '    """\n    while True:\n        pass\n', 1)
         elif kind == "stderr_warning":
             cell.source = cell.source.replace(
-                '    """\n', '    """\n    import sys\n    print("note: lam may be too small", file=sys.stderr)\n', 1)
+                '    """\n',
+                '    """\n    import sys\n'
+                '    print("note: lam may be too small", file=sys.stderr)\n', 1)
         else:
             cell.source = code + cell.source
         return name, nb
@@ -239,8 +245,8 @@ def adversarial(kind: str) -> tuple[str, str | nbformat.NotebookNode]:
         return name, nb
     if kind == "deleted_test":  # the failing tests, deleted
         nb = submission(lesson, "partial")
-        nb.cells = [c for c in nb.cells
-                    if not c.metadata.get("nbgrader", {}).get("grade_id", "").startswith("test_gradient_descent")]
+        nb.cells = [c for c in nb.cells if not c.metadata.get("nbgrader", {}).get(
+                    "grade_id", "").startswith("test_gradient_descent")]
         return name, nb
     if kind == "duplicated_cell":  # an exercise cell copied in the file, id and all
         nb = submission(lesson, "perfect")
@@ -266,12 +272,13 @@ try:
             exec("".join(_c["source"]))
 except OSError:
     pass  # keep my own version
-'''
+'''  # noqa: E501 - the submission's code as it is in grader/examples/adversarial/
         return name, nb
     if kind == "calls_reference":  # the library's ridge, called instead of written
         nb = submission(lesson, "perfect")
-        _cell(nb, "ridge").source = ("from minnas.foundations.least_squares import ridge as _ridge\n\n\n"
-                                     "def ridge(X, y, lam):\n    return _ridge(X, y, lam)\n")
+        _cell(nb, "ridge").source = (
+            "from minnas.foundations.least_squares import ridge as _ridge\n\n\n"
+            "def ridge(X, y, lam):\n    return _ridge(X, y, lam)\n")
         return name, nb
     if kind in ATTACKS:
         base, grade_id, code = ATTACKS[kind]
@@ -285,8 +292,9 @@ except OSError:
         pasted = next(c for c in other.cells if c.metadata.get("nbgrader", {}).get("grade")
                       and c.cell_type == "code")
         if kind == "foreign_id":  # a markdown cell given an id of its own making
-            pasted = nbformat.v4.new_markdown_cell("my notes", id="my-notes", metadata={"nbgrader": {
-                "grade_id": "my_notes", "grade": True, "points": 5, "solution": False, "locked": False}})
+            pasted = nbformat.v4.new_markdown_cell("my notes", id="my-notes", metadata={
+                "nbgrader": {"grade_id": "my_notes", "grade": True, "points": 5,
+                             "solution": False, "locked": False}})
         nb.cells.insert(3, pasted)
         return name, nb
     raise ValueError(f"unknown kind of submission {kind!r}; known: {sorted(ADVERSARIAL_KINDS)}")
@@ -315,8 +323,9 @@ def _hunt():  # other students' kernels, found by their command lines
 
 
 threading.Thread(target=_hunt, daemon=True).start()
-"""),
-    "survives_setsid": ("perfect", "ridge", 'import subprocess\nsubprocess.Popen(["setsid", "sleep", "4321"])\n'),
+"""),  # noqa: E501 - the submission's code as it is in grader/examples/adversarial/
+    "survives_setsid": ("perfect", "ridge",
+                        'import subprocess\nsubprocess.Popen(["setsid", "sleep", "4321"])\n'),
     "survives_fork": ("perfect", "ridge", """\
 import os
 if os.fork() == 0:  # a daemon: new session, then exec a long sleep
@@ -325,7 +334,8 @@ if os.fork() == 0:  # a daemon: new session, then exec a long sleep
         os.execvp("sleep", ["sleep", "4322"])
     os._exit(0)
 """),
-    "output_flood": ("perfect", "ridge", 'for _i in range(60_000):\n    print(_i, end=" ", flush=True)\n'),
+    "output_flood": ("perfect", "ridge",
+                     'for _i in range(60_000):\n    print(_i, end=" ", flush=True)\n'),
     "one_huge_print": ("perfect", "ridge", 'print("x" * 200_000_000)\n'),
     "forked_memory": ("perfect", "ridge", """\
 import os, time
@@ -470,10 +480,13 @@ _Fake.shape = property(lambda self: self)
 def ridge(X, y, lam):
     return _Fake()
 """),
-    "patches_alias": ("partial", "gradient_descent", f"import numpy as _n\n_n.allclose = {_ALL_TRUE}\n_n.isclose = {_ALL_TRUE}\n"),
-    "patches_vars": ("partial", "gradient_descent", f'vars(np)["allclose"] = {_ALL_TRUE}\nvars(np)["isclose"] = {_ALL_TRUE}\n'),
+    "patches_alias": ("partial", "gradient_descent",
+                      f"import numpy as _n\n_n.allclose = {_ALL_TRUE}\n_n.isclose = {_ALL_TRUE}\n"),
+    "patches_vars": ("partial", "gradient_descent",
+                     f'vars(np)["allclose"] = {_ALL_TRUE}\nvars(np)["isclose"] = {_ALL_TRUE}\n'),
     "patches_sys_modules": ("partial", "gradient_descent",
-                            f'import sys\nsys.modules["numpy"].allclose = {_ALL_TRUE}\nsys.modules["numpy"].isclose = {_ALL_TRUE}\n'),
+                            f'import sys\nsys.modules["numpy"].allclose = {_ALL_TRUE}\n'
+                            f'sys.modules["numpy"].isclose = {_ALL_TRUE}\n'),
     "patches_importlib": ("partial", "gradient_descent", f"""\
 import importlib
 for _name in ("all" + "close", "is" + "close"):
@@ -499,7 +512,7 @@ import glob, os
 for _pattern in ("/tmp/*", "/root/*", "/home/*/*", os.path.expanduser("~/*"), "/work/*", "/proc/1/environ",
                  "/tmp/minnas-grading-*/*", "**/gradebook.db"):
     print(_pattern, sorted(glob.glob(_pattern, recursive=True))[:20])
-"""),
+"""),  # noqa: E501 - the submission's code as it is in grader/examples/adversarial/
     "snoops_environment": ("perfect", "ridge", """\
 import os, socket
 print(sorted(os.environ.items()))
@@ -520,7 +533,8 @@ ADVERSARIAL_KINDS = ("infinite_loop", "memory_hog", "kernel_exit", "stderr_warni
 
 
 def write_adversarial(root: Path = ADVERSARIAL) -> None:
-    """Write the adversarial class: one folder per kind (``wrong_folder``: the notebook one level up)."""
+    """Write the adversarial class: one folder per kind (``wrong_folder``: the notebook
+    one level up)."""
     shutil.rmtree(root, ignore_errors=True)
     for kind in ADVERSARIAL_KINDS:
         if kind == "wrong_folder":  # saved beside the lesson folders instead of inside one
@@ -535,7 +549,8 @@ def write_adversarial(root: Path = ADVERSARIAL) -> None:
             path.write_text(content)
         else:
             nbformat.write(content, path, version=nbformat.NO_CONVERT)
-    print(f"wrote {len(ADVERSARIAL_KINDS)} adversarial submissions to {root.relative_to(root.parents[2])}")
+    print(f"wrote {len(ADVERSARIAL_KINDS)} adversarial submissions to "
+          f"{root.relative_to(root.parents[2])}")
 
 
 def main(only: list[str] | None = None) -> None:
@@ -548,7 +563,7 @@ def main(only: list[str] | None = None) -> None:
     missing = [lesson for lesson in lessons if lesson not in MISTAKES]
     if missing:
         raise SystemExit(f"add a typical mistake to MISTAKES for: {missing}")
-    for student in ("perfect", "partial", "blank", "broken"):
+    for student in STUDENTS:
         if not only:
             shutil.rmtree(EXAMPLES / student, ignore_errors=True)
         for lesson in only or lessons:
