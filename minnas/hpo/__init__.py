@@ -1,11 +1,11 @@
 """Hyperparameter optimisation, numpy and scipy only.
 
-- :mod:`~minnas.hpo.space` -- search spaces (real, integer, categorical; log scales) and the unit cube.
-- :mod:`~minnas.hpo.search` -- grid search, random search, and the result type every optimiser returns.
+- :mod:`~minnas.hpo.space` -- search spaces (real, integer, categorical; log scales), unit cube.
+- :mod:`~minnas.hpo.search` -- grid and random search, and the result type of every optimiser.
 - :mod:`~minnas.hpo.testfunctions` -- Branin, Hartmann-6, Rosenbrock, Ackley and a real tuning task.
 - :mod:`~minnas.hpo.gp` -- Gaussian-process regression.
 - :mod:`~minnas.hpo.bayesopt` -- acquisition functions and Bayesian optimisation (ask/tell).
 - :mod:`~minnas.hpo.metafeatures` -- meta-features of a classification task, and task distances.
-- :mod:`~minnas.hpo.metadataset` -- the offline meta-dataset: tasks x configurations of an SVM, CV errors.
+- :mod:`~minnas.hpo.metadataset` -- the offline meta-dataset: CV errors of SVM configurations.
 - :mod:`~minnas.hpo.warmstart` -- warm-starting: best on average, kNN on meta-features, PMF with EI.
 """

@@ -69,7 +69,7 @@ hyperparameters and ``n_restarts`` seeded random starts.
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -77,7 +77,7 @@ from scipy.linalg import cho_solve, solve_triangular
 from scipy.optimize import minimize as _scipy_minimize
 from scipy.spatial.distance import cdist
 
-from minnas._validation import as_float_array
+from minnas._validation import as_float_array, check_choice, check_int, check_number
 
 __all__ = ["GaussianProcess", "cholesky_with_jitter", "matern52", "rbf"]
 
@@ -111,33 +111,10 @@ def _matern52_profile(rho: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 _PROFILES: dict[str, Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]] = {
-    "rbf": _rbf_profile,
     "matern52": _matern52_profile,
+    "rbf": _rbf_profile,
 }
-
-
-def _check_kernel_name(kernel: str) -> str:
-    if kernel not in _PROFILES:
-        raise ValueError(f"unknown kernel {kernel!r}; choose one of {sorted(_PROFILES)}")
-    return kernel
-
-
-def _check_pair(X1: ArrayLike, X2: ArrayLike | None,
-                lengthscales: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """2-D inputs with the same number of columns and one positive lengthscale per column."""
-    X1 = as_float_array(X1, "X1", ndim=2)
-    X2 = X1 if X2 is None else as_float_array(X2, "X2", ndim=2)
-    if X1.shape[1] != X2.shape[1]:
-        raise ValueError(f"X1 has {X1.shape[1]} columns but X2 has {X2.shape[1]}")
-    ell = as_float_array(lengthscales, "lengthscales", ndim=(0, 1))
-    if ell.ndim == 0:  # one lengthscale for every input: the isotropic kernel
-        ell = np.full(X1.shape[1], float(ell))
-    if ell.shape != (X1.shape[1],):
-        raise ValueError(f"lengthscales must have one entry per column ({X1.shape[1]}), "
-                         f"got shape {ell.shape}")
-    if np.any(ell <= 0):
-        raise ValueError(f"lengthscales must be > 0, got {ell}")
-    return X1, X2, ell
+KERNELS = tuple(_PROFILES)  # the names GaussianProcess(kernel=...) accepts
 
 
 def _scaled_sqdist(X1: np.ndarray, X2: np.ndarray, ell: np.ndarray) -> np.ndarray:
@@ -148,8 +125,7 @@ def _scaled_sqdist(X1: np.ndarray, X2: np.ndarray, ell: np.ndarray) -> np.ndarra
 def _kernel(name: str, X1: ArrayLike, X2: ArrayLike | None, lengthscales: ArrayLike,
             variance: float) -> np.ndarray:
     X1, X2, ell = _check_pair(X1, X2, lengthscales)
-    if not variance > 0:
-        raise ValueError(f"variance must be > 0, got {variance}")
+    variance = check_number(variance, "variance", low=0, strict=True)
     return variance * _PROFILES[name](_scaled_sqdist(X1, X2, ell))[0]
 
 
@@ -290,29 +266,17 @@ class GaussianProcess:
                  optimize: bool = True, n_restarts: int = 5,
                  seed: int | np.random.Generator | None = None, prior: bool = True,
                  prior_mean: str | float = "mean") -> None:
-        self.kernel = _check_kernel_name(kernel)
-        self.lengthscales = None if lengthscales is None else np.atleast_1d(
-            as_float_array(lengthscales, "lengthscales", ndim=(0, 1)))
-        if self.lengthscales is not None and np.any(self.lengthscales <= 0):
-            raise ValueError(f"lengthscales must be > 0, got {self.lengthscales}")
-        if not (np.isfinite(variance) and variance > 0):
-            raise ValueError(f"variance must be a finite number > 0, got {variance}")
-        if not (np.isfinite(noise) and noise >= 0):
-            raise ValueError(f"noise must be a finite number >= 0, got {noise}")
-        if int(n_restarts) != n_restarts or n_restarts < 0:
-            raise ValueError(f"n_restarts must be an integer >= 0, got {n_restarts}")
-        self.variance = float(variance)
-        self.noise = float(noise)
+        self.kernel = check_choice(kernel, "kernel", KERNELS)
+        self.lengthscales = (None if lengthscales is None
+                             else np.atleast_1d(_check_lengthscales(lengthscales)))
+        self.variance = check_number(variance, "variance", low=0, strict=True)
+        self.noise = check_number(noise, "noise", low=0)
         self.normalize_y = bool(normalize_y)
         self.optimize = bool(optimize)
-        self.n_restarts = int(n_restarts)
+        self.n_restarts = check_int(n_restarts, "n_restarts", low=0)
         self.seed = seed
         self.prior = bool(prior)
-        if not (prior_mean in ("mean", "max") or (isinstance(prior_mean, (int, float))
-                                                   and math.isfinite(prior_mean))):
-            raise ValueError(f"prior_mean must be 'mean', 'max' or a finite number, "
-                             f"got {prior_mean!r}")
-        self.prior_mean = prior_mean if isinstance(prior_mean, str) else float(prior_mean)
+        self.prior_mean = _check_prior_mean(prior_mean)
         self._profile = _PROFILES[self.kernel]
 
     def __repr__(self) -> str:
@@ -346,18 +310,20 @@ class GaussianProcess:
         return np.log(np.column_stack([lo, hi]))
 
     # ------------------------------------------------------- the likelihood, eqs. (6)-(7)
-    def _lml(self, theta: np.ndarray, eval_gradient: bool) -> tuple[float, np.ndarray | None]:
+    def _lml(self, theta: np.ndarray,
+             eval_gradient: bool = False) -> tuple[float, np.ndarray | None, tuple]:
+        """Eq. (6) at ``theta``, its gradient (7) if asked, and ``(L, jitter, alpha)`` of (3)."""
         X, y = self.X_train_, self.y_train_
         n = len(y)
         ell, var, noise = self._unpack(theta)
         rho = _scaled_sqdist(X, X, ell)
         g, dg = self._profile(rho)
         Kf = var * g
-        L, _ = cholesky_with_jitter(Kf + noise * np.eye(n))
-        alpha = cho_solve((L, True), y)
-        lml = -0.5 * y @ alpha - np.log(np.diag(L)).sum() - 0.5 * n * _LOG_2PI  # eq. (6)
+        L, jitter = cholesky_with_jitter(Kf + noise * np.eye(n))
+        alpha = cho_solve((L, True), y)  # eq. (3)
+        lml = float(-0.5 * y @ alpha - np.log(np.diag(L)).sum() - 0.5 * n * _LOG_2PI)  # eq. (6)
         if not eval_gradient:
-            return float(lml), None
+            return lml, None, (L, jitter, alpha)
         # eq. (7): dlml/dtheta_j = 1/2 tr(W dK/dtheta_j) with W = alpha alpha^T - K^-1;
         # tr(W A) = sum(W * A) since both are symmetric.
         W = np.outer(alpha, alpha) - cho_solve((L, True), np.eye(n))
@@ -366,7 +332,7 @@ class GaussianProcess:
         grad_ell = -np.einsum("ij,ijk->k", W * var * dg, sqdiff) / ell ** 2
         grad_var = 0.5 * np.sum(W * Kf)  # dK/dlog var = var g = Kf
         grad_noise = 0.5 * noise * np.trace(W)  # dK/dlog noise = noise I
-        return float(lml), np.concatenate([grad_ell, [grad_var, grad_noise]])
+        return lml, np.concatenate([grad_ell, [grad_var, grad_noise]]), (L, jitter, alpha)
 
     def _log_prior(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         """Weak Gaussian prior on the log lengthscales (module docstring) and its gradient."""
@@ -402,11 +368,11 @@ class GaussianProcess:
         if theta.shape != self.theta_.shape:
             raise ValueError(f"params must have shape {self.theta_.shape} (d lengthscales, "
                              f"variance, noise, all as logs), got {theta.shape}")
-        lml, grad = self._lml(theta, eval_gradient)
+        lml, grad, _ = self._lml(theta, eval_gradient)
         return (lml, grad) if eval_gradient else lml
 
     # --------------------------------------------------------------------------- fit
-    def fit(self, X: ArrayLike, y: ArrayLike) -> "GaussianProcess":
+    def fit(self, X: ArrayLike, y: ArrayLike) -> GaussianProcess:
         r"""Condition on data; first fit the hyperparameters unless ``optimize=False``.
 
         Maximises :math:`\log p(y \mid X, \theta) + \log p(\theta)` (eqs. 6-7 and the prior) with
@@ -451,7 +417,7 @@ class GaussianProcess:
     def _objective(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         """Negative log posterior of :math:`\\theta` and its gradient, for L-BFGS-B."""
         try:
-            lml, grad = self._lml(theta, eval_gradient=True)
+            lml, grad, _ = self._lml(theta, eval_gradient=True)
         except ValueError:  # not PD even with jitter: tell the line search to step back
             return 1e25, np.zeros_like(theta)
         lp, glp = self._log_prior(theta)
@@ -482,30 +448,10 @@ class GaussianProcess:
         """Store the hyperparameters and the quantities of algorithm 2.1 that prediction reuses."""
         self.theta_ = np.asarray(theta, dtype=float)
         self.lengthscales_, self.variance_, self.noise_ = self._unpack(self.theta_)
-        n = len(self.y_train_)
-        K = self.variance_ * self._profile(
-            _scaled_sqdist(self.X_train_, self.X_train_, self.lengthscales_))[0]
-        self.L_, self.jitter_ = cholesky_with_jitter(K + self.noise_ * np.eye(n))
-        self.alpha_ = cho_solve((self.L_, True), self.y_train_)  # eq. (3)
-        self.log_marginal_likelihood_value_ = float(
-            -0.5 * self.y_train_ @ self.alpha_ - np.log(np.diag(self.L_)).sum()
-            - 0.5 * n * _LOG_2PI)
+        lml, _, (self.L_, self.jitter_, self.alpha_) = self._lml(self.theta_)
+        self.log_marginal_likelihood_value_ = lml
 
     # ----------------------------------------------------------------------- predict
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "theta_"):
-            raise ValueError("this GaussianProcess is not fitted yet; call fit(X, y) first")
-
-    def _check_X(self, X: ArrayLike) -> np.ndarray:
-        self._check_fitted()
-        X = as_float_array(X, "X", ndim=(1, 2))
-        if X.ndim == 1:  # a single point
-            X = X[None, :]
-        if X.shape[1] != self.X_train_.shape[1]:
-            raise ValueError(f"X has {X.shape[1]} columns but the GP was fitted on "
-                             f"{self.X_train_.shape[1]}")
-        return X
-
     def predict(self, X: ArrayLike, return_std: bool = True,
                 return_cov: bool = False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         r"""Posterior mean and standard deviation (or covariance) of :math:`f` at ``X``.
@@ -586,12 +532,59 @@ class GaussianProcess:
         ndarray, shape (m, n_samples)
             One sampled function per column, as scikit-learn's ``sample_y``.
         """
-        if int(n_samples) != n_samples or n_samples < 1:
-            raise ValueError(f"n_samples must be an integer >= 1, got {n_samples}")
+        n_samples = check_int(n_samples, "n_samples", low=1)
         mean, cov = self.predict(X, return_std=False, return_cov=True)
         # At training points the posterior variance is ~0 and rounding can make it slightly
         # negative: symmetrise and add a floor relative to the prior variance before factoring.
         floor = 1e-10 * self.variance_ * self.y_std_ ** 2
         L, _ = cholesky_with_jitter(0.5 * (cov + cov.T) + floor * np.eye(len(mean)))
-        z = np.random.default_rng(seed).standard_normal((len(mean), int(n_samples)))
+        z = np.random.default_rng(seed).standard_normal((len(mean), n_samples))
         return mean[:, None] + L @ z
+
+    # ------------------------------------------------------------------ input checks
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "theta_"):
+            raise ValueError("this GaussianProcess is not fitted yet; call fit(X, y) first")
+
+    def _check_X(self, X: ArrayLike) -> np.ndarray:
+        self._check_fitted()
+        X = as_float_array(X, "X", ndim=(1, 2))
+        if X.ndim == 1:  # a single point
+            X = X[None, :]
+        if X.shape[1] != self.X_train_.shape[1]:
+            raise ValueError(f"X has {X.shape[1]} columns but the GP was fitted on "
+                             f"{self.X_train_.shape[1]}")
+        return X
+
+
+def _check_pair(X1: ArrayLike, X2: ArrayLike | None,
+                lengthscales: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """2-D inputs with the same number of columns and one positive lengthscale per column."""
+    X1 = as_float_array(X1, "X1", ndim=2)
+    X2 = X1 if X2 is None else as_float_array(X2, "X2", ndim=2)
+    if X1.shape[1] != X2.shape[1]:
+        raise ValueError(f"X1 has {X1.shape[1]} columns but X2 has {X2.shape[1]}")
+    ell = _check_lengthscales(lengthscales)
+    if ell.ndim == 0:  # one lengthscale for every input: the isotropic kernel
+        ell = np.full(X1.shape[1], float(ell))
+    if ell.shape != (X1.shape[1],):
+        raise ValueError(f"lengthscales must have one entry per column ({X1.shape[1]}), "
+                         f"got shape {ell.shape}")
+    return X1, X2, ell
+
+
+def _check_lengthscales(lengthscales: ArrayLike) -> np.ndarray:
+    """One positive lengthscale (0-D) or one per input (1-D), as a float array."""
+    ell = as_float_array(lengthscales, "lengthscales", ndim=(0, 1))
+    if np.any(ell <= 0):
+        raise ValueError(f"lengthscales must be > 0, got {ell}")
+    return ell
+
+
+def _check_prior_mean(prior_mean: str | float) -> str | float:
+    """``"mean"``, ``"max"`` or a finite number (as a float)."""
+    if prior_mean in ("mean", "max"):
+        return prior_mean
+    if isinstance(prior_mean, (int, float)) and math.isfinite(prior_mean):
+        return float(prior_mean)
+    raise ValueError(f"prior_mean must be 'mean', 'max' or a finite number, got {prior_mean!r}")

@@ -84,7 +84,7 @@ import warnings
 import numpy as np
 from numpy.typing import ArrayLike
 
-from minnas._validation import as_float_array
+from minnas._validation import as_float_array, check_choice, check_int, check_number
 from minnas.foundations.entropy import label_entropy, mutual_information
 
 __all__ = ["compute_metafeatures", "information_theoretic", "landmarking", "simple",
@@ -92,39 +92,6 @@ __all__ = ["compute_metafeatures", "information_theoretic", "landmarking", "simp
 
 #: Cap of ``eq_num_attr`` and ``ns_ratio`` when no attribute carries information about y.
 _RATIO_CAP = 1e6
-
-
-# ------------------------------------------------------------------------------ input checks
-def _check_xy(X: ArrayLike, y: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
-    """``X`` as a finite (n, d) float array and ``y`` as n integer codes 0..K-1, K >= 2."""
-    X = as_float_array(X, "X", ndim=2)
-    y = np.asarray(y)
-    if y.ndim != 1:
-        raise ValueError(f"y must be 1-D, got an array of shape {y.shape}")
-    if y.size == 0:
-        raise ValueError("y is empty")
-    if y.dtype.kind in "fc" and not np.all(np.isfinite(y)):
-        raise ValueError("y contains NaN or infinite values")
-    if len(y) != X.shape[0]:
-        raise ValueError(f"X and y must have the same number of rows, got X of shape {X.shape} "
-                         f"and y of length {len(y)}")
-    classes, codes = np.unique(y, return_inverse=True)
-    if len(classes) < 2:
-        raise ValueError(f"y must hold at least 2 classes, got only {classes.tolist()}")
-    return X, codes.ravel()
-
-
-def _nonconstant(X: np.ndarray) -> np.ndarray:
-    """The columns of ``X`` that are not constant (skewness, kurtosis, r need a spread)."""
-    return X[:, np.ptp(X, axis=0) > 0]
-
-
-def _mean_sd(values: np.ndarray, name: str) -> dict[str, float]:
-    """``{name.mean, name.sd}`` with ``ddof=1``; 0 for an empty list, sd 0 for one value."""
-    if values.size == 0:
-        return {f"{name}.mean": 0.0, f"{name}.sd": 0.0}
-    sd = float(np.std(values, ddof=1)) if values.size > 1 else 0.0
-    return {f"{name}.mean": float(np.mean(values)), f"{name}.sd": sd}
 
 
 # --------------------------------------------------------------------------------- simple
@@ -192,6 +159,19 @@ def statistical(X: ArrayLike, y: ArrayLike) -> dict[str, float]:
     return out
 
 
+def _nonconstant(X: np.ndarray) -> np.ndarray:
+    """The columns of ``X`` that are not constant (skewness, kurtosis, r need a spread)."""
+    return X[:, np.ptp(X, axis=0) > 0]
+
+
+def _mean_sd(values: np.ndarray, name: str) -> dict[str, float]:
+    """``{name.mean, name.sd}`` with ``ddof=1``; 0 for an empty list, sd 0 for one value."""
+    if values.size == 0:
+        return {f"{name}.mean": 0.0, f"{name}.sd": 0.0}
+    sd = float(np.std(values, ddof=1)) if values.size > 1 else 0.0
+    return {f"{name}.mean": float(np.mean(values)), f"{name}.sd": sd}
+
+
 def _pca_95(Z: np.ndarray, d: int) -> float:
     """Equation (5) on the non-constant columns ``Z``; divided by the full dimension ``d``."""
     if Z.shape[1] == 0 or Z.shape[0] < 2:
@@ -243,11 +223,9 @@ def information_theoretic(X: ArrayLike, y: ArrayLike, bins: int | None = None,
     n = X.shape[0]
     if bins is None:
         bins = max(2, int(n ** (1.0 / 3.0) + 1e-9))  # + 1e-9: 125 ** (1/3) = 4.999...
-    if isinstance(bins, bool) or not isinstance(bins, (int, np.integer)) or bins < 2:
-        raise ValueError(f"bins must be an integer >= 2, got {bins!r}")
-    if strategy not in ("width", "frequency"):
-        raise ValueError(f'strategy must be "width" or "frequency", got {strategy!r}')
-    binned = [_discretize(X[:, j], int(bins), strategy) for j in range(X.shape[1])]
+    bins = check_int(bins, "bins", low=2)
+    strategy = check_choice(strategy, "strategy", ("width", "frequency"))
+    binned = [_discretize(X[:, j], bins, strategy) for j in range(X.shape[1])]
     class_ent = label_entropy(codes, base=2)                                     # (6)
     attr_ent = np.array([label_entropy(b, base=2) for b in binned])              # (7)
     mut_inf = np.array([mutual_information(b, codes, base=2) for b in binned])   # (8)
@@ -289,13 +267,12 @@ def landmarking(X: ArrayLike, y: ArrayLike, seed: int = 0, cv: int = 5) -> dict[
     from sklearn.tree import DecisionTreeClassifier
 
     X, codes = _check_xy(X, y)
-    if isinstance(cv, bool) or not isinstance(cv, (int, np.integer)) or cv < 2:
-        raise ValueError(f"cv must be an integer >= 2, got {cv!r}")
+    cv = check_int(cv, "cv", low=2)
     smallest = int(np.bincount(codes).min())
     if smallest < 2:
         raise ValueError("landmarking needs at least 2 samples of every class for "
                          f"cross-validation; the smallest class has {smallest}")
-    folds = StratifiedKFold(n_splits=min(int(cv), smallest), shuffle=True, random_state=seed)
+    folds = StratifiedKFold(n_splits=min(cv, smallest), shuffle=True, random_state=seed)
     learners = {
         "one_nn": make_pipeline(StandardScaler(), KNeighborsClassifier(n_neighbors=1)),
         "best_node": DecisionTreeClassifier(max_depth=1, random_state=seed),
@@ -398,14 +375,29 @@ def task_distances(M_target: ArrayLike, M_tasks: ArrayLike, p: float = 1.0) -> n
     if M_target.shape[-1] != M_tasks.shape[1]:
         raise ValueError(f"M_target has {M_target.shape[-1]} meta-features, M_tasks has "
                          f"{M_tasks.shape[1]}")
-    try:
-        p = float(p)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"p must be a number >= 1, got {p!r}") from exc
-    if not p >= 1:
-        raise ValueError(f"p must be >= 1 (a norm), got {p!r}")
+    p = check_number(p, "p", low=1, finite=False)  # p = inf: the maximum norm
     Z_tasks, mean, std = standardize(M_tasks)
     Z_target, _, _ = standardize(M_target, mean, std)
     diff = np.abs(np.atleast_2d(Z_target)[:, None, :] - Z_tasks[None, :, :])
     D = diff.max(axis=2) if math.isinf(p) else (diff**p).sum(axis=2) ** (1.0 / p)
     return D[0] if M_target.ndim == 1 else D
+
+
+# ------------------------------------------------------------------------------ input checks
+def _check_xy(X: ArrayLike, y: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """``X`` as a finite (n, d) float array and ``y`` as n integer codes 0..K-1, K >= 2."""
+    X = as_float_array(X, "X", ndim=2)
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise ValueError(f"y must be 1-D, got an array of shape {y.shape}")
+    if y.size == 0:
+        raise ValueError("y is empty")
+    if y.dtype.kind in "fc" and not np.all(np.isfinite(y)):
+        raise ValueError("y contains NaN or infinite values")
+    if len(y) != X.shape[0]:
+        raise ValueError(f"X and y must have the same number of rows, got X of shape {X.shape} "
+                         f"and y of length {len(y)}")
+    classes, codes = np.unique(y, return_inverse=True)
+    if len(classes) < 2:
+        raise ValueError(f"y must hold at least 2 classes, got only {classes.tolist()}")
+    return X, codes.ravel()

@@ -44,7 +44,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
-from minnas._validation import as_float_array
+from minnas._validation import as_float_array, check_callable, check_int
 from minnas.hpo.space import Space
 
 __all__ = ["HalvingResult", "OptimizeResult", "check_value", "grid_search", "random_search",
@@ -117,8 +117,7 @@ def result_from_history(space: Space, x_iters: Sequence[dict],
 
 def _evaluate(func: Objective, space: Space, points: list[dict]) -> OptimizeResult:
     """Evaluate ``func`` at every point, in order, checking each value."""
-    if not callable(func):
-        raise ValueError(f"func must be callable, got {type(func).__name__}")
+    check_callable(func, "func")
     values = [check_value(func(dict(x)), x) for x in points]  # a copy: func may not alter x_iters
     return result_from_history(space, points, values)
 
@@ -165,9 +164,8 @@ def random_search(func: Objective, space: Space, n_calls: int,
     OptimizeResult
     """
     _check_space(space)
-    if isinstance(n_calls, bool) or not isinstance(n_calls, (int, np.integer)) or n_calls < 1:
-        raise ValueError(f"n_calls must be an integer >= 1, got {n_calls!r}")
-    return _evaluate(func, space, space.sample(int(n_calls), seed=seed))
+    n_calls = check_int(n_calls, "n_calls", low=1)
+    return _evaluate(func, space, space.sample(n_calls, seed=seed))
 
 
 @dataclass
@@ -223,16 +221,13 @@ def successive_halving(func: Callable[[dict, float], float], space: Space, n: in
     HalvingResult
     """
     _check_space(space)
-    if not callable(func):
-        raise ValueError(f"func must be callable, got {type(func).__name__}")
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n must be an integer >= 1, got {n!r}")
-    if isinstance(eta, bool) or not isinstance(eta, (int, np.integer)) or eta < 2:
-        raise ValueError(f"eta must be an integer >= 2, got {eta!r}")
+    check_callable(func, "func")
+    n = check_int(n, "n", low=1)
+    eta = check_int(eta, "eta", low=2)
     if not 0 < min_budget <= max_budget:
         raise ValueError(f"need 0 < min_budget <= max_budget, got {min_budget} and {max_budget}")
-    configs = space.sample(int(n), seed=seed)
-    alive, budget, rungs = list(range(int(n))), float(min_budget), []
+    configs = space.sample(n, seed=seed)
+    alive, budget, rungs = list(range(n)), float(min_budget), []
     while True:
         losses = np.array([check_value(func(dict(configs[i]), budget), configs[i]) for i in alive])
         rungs.append({"budget": budget, "indices": list(alive), "losses": losses})

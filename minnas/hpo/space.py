@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from minnas._validation import as_float_array
+from minnas._validation import as_float_array, check_int
 
 __all__ = ["Categorical", "Dimension", "Integer", "Real", "Space"]
 
@@ -77,7 +77,7 @@ class Dimension:
 
     def sample(self, rng: np.random.Generator, n: int) -> list:
         """``n`` values drawn by decoding uniform points of the unit cube, equation (5)."""
-        return self.from_unit(rng.uniform(size=(_check_count(n, "n"), self.n_unit)))
+        return self.from_unit(rng.uniform(size=(check_int(n, "n", low=0), self.n_unit)))
 
     def _unit_columns(self, u: ArrayLike) -> np.ndarray:
         """``u`` as a float array of shape ``(n, n_unit)``, clipped to [0, 1]."""
@@ -138,7 +138,7 @@ class _Numeric(Dimension):
 
     def _grid_values(self, k: int) -> np.ndarray:
         """``k`` points evenly spaced from low to high in the (log) scale; k = 1: the middle."""
-        k = _check_count(k, "k", minimum=1)
+        k = check_int(k, "k", low=1)
         spaced = np.geomspace if self.log else np.linspace  # both hit low and high exactly
         return spaced(self.low, self.high, k) if k > 1 else spaced(self.low, self.high, 3)[1:2]
 
@@ -233,7 +233,7 @@ class Categorical(Dimension):
         return [self.choices[i] for i in np.argmax(self._unit_columns(u), axis=1)]
 
     def grid(self, k: int) -> list:
-        _check_count(k, "k", minimum=1)  # k is ignored, but a bad k is still a mistake
+        check_int(k, "k", low=1)  # k is ignored, but a bad k is still a mistake
         return list(self.choices)
 
     def contains(self, value: Any) -> bool:
@@ -312,7 +312,7 @@ class Space:
     def sample(self, n: int, seed: int | np.random.Generator | None = None) -> list[dict]:
         """``n`` independent points, each dimension sampled by equation (5); seeded."""
         rng = np.random.default_rng(seed)  # passes a Generator through unchanged
-        n = _check_count(n, "n")
+        n = check_int(n, "n", low=0)
         columns = {name: dim.sample(rng, n) for name, dim in self.dimensions.items()}
         return [{name: columns[name][i] for name in self.names} for i in range(n)]
 
@@ -342,6 +342,7 @@ class Space:
 
 # ------------------------------------------------------------------------------- helpers
 def _as_number(x: Any, name: str) -> float:
+    # Not check_number: NaN and inf pass here, so that the bounds check names them "not finite".
     try:
         return float(x)
     except (TypeError, ValueError) as exc:
@@ -354,8 +355,3 @@ def _as_int(x: Any, name: str) -> int:
         raise ValueError(f"{name} of an Integer must be a whole number, got {x!r}")
     return int(x)
 
-
-def _check_count(n: Any, name: str, minimum: int = 0) -> int:
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {n!r}")
-    return int(n)

@@ -46,6 +46,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from minnas._validation import check_int
 from minnas.hpo.space import Real, Space
 
 __all__ = ["Objective", "ackley", "branin", "hartmann6", "rosenbrock", "svm_digits"]
@@ -84,12 +85,6 @@ def _box(d: int, low: float, high: float) -> Space:
 def _vector(params: dict) -> np.ndarray:
     """The values of ``{x1: .., x2: .., ...}`` as a vector, in key order (validated upstream)."""
     return np.array(list(params.values()), dtype=float)
-
-
-def _check_dim(d: int, minimum: int) -> int:
-    if isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < minimum:
-        raise ValueError(f"d must be an integer >= {minimum}, got {d!r}")
-    return int(d)
 
 
 # --------------------------------------------------------------------------------- Branin
@@ -137,7 +132,7 @@ def _rosenbrock(params: dict) -> float:
 
 def rosenbrock(d: int = 2) -> Objective:
     """Rosenbrock in ``d >= 2`` dimensions on [-5, 10]^d, equation (3); minimum 0 at (1, ..., 1)."""
-    d = _check_dim(d, 2)
+    d = check_int(d, "d", low=2)
     return Objective(f"rosenbrock{d}", _box(d, -5.0, 10.0), _rosenbrock, minimum=0.0)
 
 
@@ -152,7 +147,7 @@ def _ackley(params: dict) -> float:
 
 def ackley(d: int = 2) -> Objective:
     """Ackley in ``d >= 1`` dimensions on [-32.768, 32.768]^d, equation (4); minimum 0 at 0."""
-    d = _check_dim(d, 1)
+    d = check_int(d, "d", low=1)
     return Objective(f"ackley{d}", _box(d, -32.768, 32.768), _ackley, minimum=0.0)
 
 
@@ -167,9 +162,10 @@ def svm_digits(n_samples: int = 500, cv: int = 3, seed: int = 0) -> Objective:
     Parameters
     ----------
     n_samples : int, default 500
-        Size of the stratified subsample of the 1797 digits (fixed by ``seed``).
+        Size of the stratified subsample of the 1797 digits (fixed by ``seed``), at least
+        ``10 * cv`` so that each of the 10 classes can appear in each fold.
     cv : int, default 3
-        Number of stratified, shuffled folds (fixed by ``seed``).
+        Number of stratified, shuffled folds (fixed by ``seed``), at least 2.
     seed : int, default 0
         Fixes the subsample and the folds, so the objective is a deterministic function.
 
@@ -184,16 +180,12 @@ def svm_digits(n_samples: int = 500, cv: int = 3, seed: int = 0) -> Objective:
     from sklearn.model_selection import StratifiedKFold, cross_val_score, train_test_split
     from sklearn.svm import SVC
 
-    if isinstance(cv, bool) or not isinstance(cv, (int, np.integer)) or cv < 2:
-        raise ValueError(f"cv must be an integer >= 2, got {cv!r}")
+    cv = check_int(cv, "cv", low=2)
     X, y = load_digits(return_X_y=True)  # 1797 images of 8x8 pixels with values 0..16, 10 classes
-    if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) \
-            or not 10 * cv <= n_samples <= len(y):
-        raise ValueError(f"n_samples must be an integer in [{10 * cv}, {len(y)}] so that each "
-                         f"of the 10 classes can appear in each of the cv={cv} folds, "
-                         f"got {n_samples!r}")
+    # At least 10 * cv samples, so that each of the 10 classes can appear in each fold.
+    n_samples = check_int(n_samples, "n_samples", low=10 * cv, high=len(y))
     if n_samples < len(y):  # a fixed subsample with the same class proportions as the full set
-        X, _, y, _ = train_test_split(X, y, train_size=int(n_samples), stratify=y,
+        X, _, y, _ = train_test_split(X, y, train_size=n_samples, stratify=y,
                                       random_state=seed)
     # Raw pixels (0..16), as in scikit-learn's digits examples: the gamma range then spans
     # "too smooth" (1e-5) through the best region (about 1e-3) to "memorises" (1e-1).

@@ -1,36 +1,29 @@
-r"""Warm-starting hyperparameter optimisation from earlier tasks: kNN on meta-features, and
-probabilistic matrix factorisation (PMF) with expected improvement.
+r"""Warm-starting HPO from earlier tasks: kNN on meta-features, and PMF with expected improvement.
 
 A meta-dataset (:mod:`minnas.hpo.metadataset`) holds the errors :math:`Y \in \mathbb R^{T
-\times C}` of the same :math:`C` configurations on :math:`T` tasks, and the tasks'
-meta-features :math:`M \in \mathbb R^{T \times F}` (:mod:`minnas.hpo.metafeatures`). On a new
-task :math:`t^\star` we want :math:`\arg\min_c y_{t^\star c}` after as few evaluations as
-possible. Everything here chooses among the :math:`C` known configurations (by index); what is
-learned from the other tasks decides the order in which they are tried.
+\times C}` of the same :math:`C` configurations on :math:`T` tasks and the tasks' meta-features
+:math:`M \in \mathbb R^{T \times F}`. On a new task :math:`t^\star` we want :math:`\arg\min_c
+y_{t^\star c}` after few evaluations: everything here orders the :math:`C` known configurations
+(by index), and what is learned from the other tasks decides the order.
 
 Sources
 -------
 - M. Feurer, J. T. Springenberg and F. Hutter, "Initializing Bayesian hyperparameter
-  optimization via meta-learning", *AAAI* 2015: the :math:`k` tasks nearest in meta-feature
-  space lend their best configurations as the initial design of BO (:func:`knn_warm_start`).
+  optimization via meta-learning", *AAAI* 2015: the kNN warm start (3), :func:`knn_warm_start`.
 - N. Fusi, R. Sheth and M. Elibol, "Probabilistic matrix factorization for automated machine
-  learning", *NeurIPS* 2018: a latent factor model of the tasks x pipelines performance
-  matrix, a latent vector per configuration, and EI over the configurations for a new task
-  (:class:`PMF`, :class:`PMFOptimizer`). They use a non-linear GP-LVM; this file keeps the
-  linear special case, probabilistic matrix factorisation, whose steps are closed-form.
+  learning", *NeurIPS* 2018: a latent factor model of the tasks x pipelines matrix and EI
+  over the configurations of a new task (:class:`PMF`, :class:`PMFOptimizer`). They use a
+  non-linear GP-LVM; this file keeps the linear special case, PMF: closed-form steps.
 - R. Salakhutdinov and A. Mnih, "Probabilistic matrix factorization", *NeurIPS* 2007: the
   model (4) and its MAP estimate (5).
-- C. M. Bishop, *Pattern Recognition and Machine Learning*, Springer 2006, section 3.3:
-  Bayesian linear regression, eqs. (7)-(8).
+- C. M. Bishop, *Pattern Recognition and Machine Learning*, Springer 2006, section 3.3: (7)-(8).
 
 Equations implemented
 ---------------------
 (1) Per-task normalisation (z-score): :math:`z_{tc} = (y_{tc} - m_t) / s_t`, with :math:`m_t`
     and :math:`s_t` the mean and standard deviation of task :math:`t`'s errors over the
-    configurations (:math:`s_t = 1` if they are all equal). Tasks differ in how hard they are;
-    after (1) only the *shape* of each row is compared. (Per-task ranks would be more robust
-    to outliers, but a new task's raw errors are an affine map of its z-scores, which (6)
-    needs; ranks are not.)
+    configurations (:math:`s_t = 1` if they are all equal): tasks differ in how hard they are;
+    after (1) only the *shape* of each row is compared.
 (2) Best on average: the rank :math:`r_{tc}` of configuration :math:`c` within task :math:`t`
     (1 = lowest error, ties share their mean rank), and the order of increasing
     :math:`\bar r_c = \frac1T \sum_t r_{tc}`: a static portfolio, the same for every new task.
@@ -38,9 +31,7 @@ Equations implemented
     :math:`d(t^\star, t) = \|\tilde m_{t^\star} - \tilde m_t\|_1`
     (:func:`~minnas.hpo.metafeatures.task_distances`); the :math:`k` nearest training tasks
     :math:`t_1, \dots, t_k`; the initial design takes the best configuration of
-    :math:`t_1, \dots, t_k` in turn, then their second best, ..., skipping repeats. BO then
-    continues from these points (:class:`~minnas.hpo.bayesopt.BayesianOptimizer` with
-    ``candidates`` and ``initial_points``).
+    :math:`t_1, \dots, t_k` in turn, then their second best, ..., skipping repeats.
 (4) PMF: :math:`z_{tc} = u_t^\top v_c + \varepsilon_{tc}`,
     :math:`\varepsilon_{tc} \sim \mathcal N(0, \sigma^2)`, priors
     :math:`u_t, v_c \sim \mathcal N(0, \sigma_p^2 I_K)`, with :math:`K` latent dimensions.
@@ -50,11 +41,7 @@ Equations implemented
               + \lambda \Big(\sum_t \|u_t\|^2 + \sum_c \|v_c\|^2\Big),
               \qquad \lambda = \sigma^2 / \sigma_p^2.
 
-    Alternating least squares: with :math:`V` fixed, each :math:`u_t` is a ridge regression
-    of task :math:`t`'s observed row on the rows :math:`v_c` of its observed configurations,
-    :math:`u_t = (V_{\Omega_t}^\top V_{\Omega_t} + \lambda I)^{-1} V_{\Omega_t}^\top
-    z_{t\Omega_t}`, and symmetrically for each :math:`v_c`. Each step lowers (5).
-    :math:`\sigma^2` is then estimated as the mean squared residual on :math:`\Omega`.
+    Alternating least squares, :meth:`PMF.fit`; :math:`\sigma^2` = mean squared residual.
 (6) A new task. Its latent vector gets the empirical prior of the training tasks,
     :math:`u \sim \mathcal N(\mu_U, \Sigma_U)` (mean and covariance of the rows of
     :math:`U`), and its raw errors are an unknown affine map of its z-scores,
@@ -70,30 +57,24 @@ Equations implemented
     :math:`\theta_0 = (0, 1, 0)`, :math:`S_0 = \mathrm{diag}(\tau_a^2, \tau_b^2, \Sigma_U)`,
     where :math:`\tau_a, \tau_b` are the standard deviations of :math:`m_t / \bar s` and
     :math:`s_t / \bar s` over the training tasks (how far a task's offset and scale stray);
-    noise :math:`\varepsilon_c \sim \mathcal N(0, \sigma^2)`. Everything is learned from the
-    training tasks: nothing to tune.
+    noise :math:`\varepsilon_c \sim \mathcal N(0, \sigma^2)`. All learned: nothing to tune.
 (7) Bayesian linear regression on the observed configurations :math:`O` (Bishop eq. 3.49-3.51):
 
     .. math:: S_N = \big(S_0^{-1} + \Phi_O^\top\Phi_O / \sigma^2\big)^{-1}, \qquad
               \theta_N = S_N \big(S_0^{-1}\theta_0 + \Phi_O^\top y'_O / \sigma^2\big),
 
-    computed in the equivalent form that needs no :math:`S_0^{-1}` (a GP with the linear
-    kernel :math:`k(c, c') = \phi_c^\top S_0 \phi_{c'}`, lesson 05):
-    :math:`G = \Phi_O S_0 \Phi_O^\top + \sigma^2 I`,
-    :math:`\theta_N = \theta_0 + S_0\Phi_O^\top G^{-1}(y'_O - \Phi_O\theta_0)`,
-    :math:`S_N = S_0 - S_0\Phi_O^\top G^{-1}\Phi_O S_0`.
+    computed in an equivalent form that needs no :math:`S_0^{-1}` (:meth:`PMF.posterior`).
 (8) Predictive distribution of every configuration, back in the task's units:
     :math:`f_c \sim \mathcal N(\bar m + \bar s\,\phi_c^\top\theta_N,\
-    \bar s^2\,\phi_c^\top S_N\phi_c)`. With no observation it is the prior: the configurations
-    that the training tasks liked, on average, come first.
+    \bar s^2\,\phi_c^\top S_N\phi_c)`; with no observation, the prior.
 (9) PMF + EI (Fusi et al. 2018): evaluate the configuration with the highest expected
     improvement (:mod:`minnas.hpo.bayesopt`, eq. 2) under (8) among those not yet evaluated;
-    the first pick, with no incumbent yet, is the lowest prior mean.
+    the first pick, with no incumbent yet, is the lowest prior mean: the configurations that
+    the training tasks liked, on average, come first.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -103,7 +84,7 @@ from numpy.typing import ArrayLike
 from scipy.linalg import cho_solve
 from scipy.stats import rankdata
 
-from minnas._validation import as_float_array
+from minnas._validation import as_float_array, check_int, check_number
 from minnas.hpo.bayesopt import log_expected_improvement
 from minnas.hpo.gp import cholesky_with_jitter
 from minnas.hpo.metafeatures import task_distances
@@ -113,25 +94,6 @@ if TYPE_CHECKING:  # only for the type hints: no import cycle with the meta-data
 
 __all__ = ["PMF", "PMFOptimizer", "PMFStep", "best_on_average", "knn_warm_start",
            "normalize_errors"]
-
-
-# ------------------------------------------------------------------------- checks
-def _check_int(value: object, name: str, low: int, high: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low \
-            or (high is not None and value > high):
-        bound = f">= {low}" if high is None else f"in [{low}, {high}]"
-        raise ValueError(f"{name} must be an integer {bound}, got {value!r}")
-    return int(value)
-
-
-def _check_errors(errors: ArrayLike, allow_nan: bool = False) -> np.ndarray:
-    """A (T, C) error matrix; NaN marks a missing entry where ``allow_nan``."""
-    Y = as_float_array(errors, "errors", ndim=2, finite=False)
-    bad = np.isinf(Y) if allow_nan else ~np.isfinite(Y)
-    if np.any(bad):
-        raise ValueError("errors contains " + ("infinite values" if allow_nan else
-                                               "NaN or infinite values"))
-    return Y
 
 
 # ----------------------------------------------------------------- normalisation (1)
@@ -149,12 +111,13 @@ def normalize_errors(errors: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndar
         :math:`(y_{tc} - m_t) / s_t`, NaN where ``errors`` is NaN.
     mean, std : ndarray, shape (T,)
         :math:`m_t` and :math:`s_t` (``ddof=0``); :math:`s_t = 1` for a constant row.
+
+    Notes
+    -----
+    Per-task ranks would be more robust to outliers, but a new task's raw errors are an affine
+    map of its z-scores, which eq. (6) needs; ranks are not.
     """
     Y = _check_errors(errors, allow_nan=True)
-    counts = np.sum(~np.isnan(Y), axis=1)
-    if np.any(counts == 0):
-        raise ValueError(f"task(s) {np.flatnonzero(counts == 0).tolist()} have no observed "
-                         "error; every task needs at least one observed entry")
     mean = np.nanmean(Y, axis=1)
     std = np.nanstd(Y, axis=1)
     std = np.where(std > 0, std, 1.0)
@@ -179,7 +142,7 @@ def best_on_average(errors: ArrayLike, n: int | None = None) -> list[int]:
         mean rank keep the lower index first.
     """
     Y = _check_errors(errors)
-    n = Y.shape[1] if n is None else _check_int(n, "n", 1, Y.shape[1])
+    n = Y.shape[1] if n is None else check_int(n, "n", low=1, high=Y.shape[1])
     ranks = rankdata(Y, axis=1)  # 1 = lowest error of the task; ties get their mean rank
     return np.argsort(ranks.mean(axis=0), kind="stable")[:n].tolist()
 
@@ -192,7 +155,9 @@ def knn_warm_start(meta: MetaDataset, target_metafeatures: ArrayLike,
     Feurer et al. (2015): distances between z-scored meta-features (scaled with the training
     tasks' statistics, :func:`~minnas.hpo.metafeatures.task_distances`, L1); the best
     configuration of the nearest task, then of the second nearest, ..., then the second best
-    of each, and so on, without repeats.
+    of each, and so on, without repeats. BO then continues from these points
+    (:class:`~minnas.hpo.bayesopt.BayesianOptimizer` with ``candidates`` and
+    ``initial_points``).
 
     Parameters
     ----------
@@ -222,8 +187,8 @@ def knn_warm_start(meta: MetaDataset, target_metafeatures: ArrayLike,
         raise ValueError("train_tasks must be a non-empty list of task indices (integers)")
     if train.min() < 0 or train.max() >= Y.shape[0] or len(np.unique(train)) < train.size:
         raise ValueError(f"train_tasks must be distinct indices in [0, {Y.shape[0] - 1}]")
-    k = _check_int(k, "k", 1, train.size)
-    n_configs = _check_int(n_configs, "n_configs", 1, Y.shape[1])
+    k = check_int(k, "k", low=1, high=train.size)
+    n_configs = check_int(n_configs, "n_configs", low=1, high=Y.shape[1])
     target = as_float_array(target_metafeatures, "target_metafeatures", ndim=1)
     distances = task_distances(target, M[train])  # eqs. (11)-(12) of metafeatures
     neighbours = train[np.argsort(distances, kind="stable")[:k]]
@@ -283,14 +248,10 @@ class PMF:
     def __init__(self, n_latent: int = 5, lam: float = 1.0, n_iter: int = 100,
                  tol: float = 1e-7, normalize: bool = True,
                  seed: int | np.random.Generator | None = None) -> None:
-        self.n_latent = _check_int(n_latent, "n_latent", 1)
-        if not (isinstance(lam, (int, float)) and math.isfinite(lam) and lam > 0):
-            raise ValueError(f"lam must be a finite number > 0, got {lam!r}")
-        self.lam = float(lam)
-        self.n_iter = _check_int(n_iter, "n_iter", 1)
-        if not (isinstance(tol, (int, float)) and tol >= 0):
-            raise ValueError(f"tol must be a number >= 0, got {tol!r}")
-        self.tol = float(tol)
+        self.n_latent = check_int(n_latent, "n_latent", low=1)
+        self.lam = check_number(lam, "lam", low=0, strict=True)
+        self.n_iter = check_int(n_iter, "n_iter", low=1)
+        self.tol = check_number(tol, "tol", low=0, finite=False)
         self.normalize = bool(normalize)
         self.seed = seed
 
@@ -317,8 +278,13 @@ class PMF:
         R = np.where(mask, Z - U @ V.T, 0.0)
         return float(np.sum(R ** 2) + self.lam * (np.sum(U ** 2) + np.sum(V ** 2)))
 
-    def fit(self, Y: ArrayLike) -> "PMF":
+    def fit(self, Y: ArrayLike) -> PMF:
         r"""Fit :math:`U, V` to the observed entries of ``Y`` by alternating ridge regressions, (5).
+
+        With :math:`V` fixed, each :math:`u_t` is a ridge regression of task :math:`t`'s observed
+        row on the rows :math:`v_c` of its observed configurations, :math:`u_t =
+        (V_{\Omega_t}^\top V_{\Omega_t} + \lambda I)^{-1} V_{\Omega_t}^\top z_{t\Omega_t}`, and
+        symmetrically for each :math:`v_c`. Each step lowers (5).
 
         Parameters
         ----------
@@ -336,8 +302,6 @@ class PMF:
             Z = _check_errors(Y, allow_nan=True)
             self.task_mean_, self.task_std_ = np.zeros(len(Z)), np.ones(len(Z))
         mask = ~np.isnan(Z)
-        if not np.all(mask.any(axis=1)):
-            raise ValueError("every task (row of Y) needs at least one observed entry")
         rng = np.random.default_rng(self.seed)
         V = 0.1 * rng.standard_normal((Z.shape[1], self.n_latent))
         U = np.zeros((Z.shape[0], self.n_latent))
@@ -364,10 +328,6 @@ class PMF:
         self.tau_b_ = float(np.std(self.task_std_ / self.scale_))
         return self
 
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "V_"):
-            raise ValueError("this PMF is not fitted yet; call fit(Y) first")
-
     def reconstruct(self) -> np.ndarray:
         """The fitted matrix :math:`m_t + s_t\\,u_t^\\top v_c`, shape (T, C), in the units of Y.
 
@@ -378,7 +338,7 @@ class PMF:
 
     # ------------------------------------------------------------- a new task (6)-(8)
     def features(self) -> np.ndarray:
-        r"""The regression features :math:`\phi_c = (1, v_c^\top\mu_U, v_c)` of eq. (6), (C, K + 2)."""
+        r"""The regression features :math:`\phi_c = (1, v_c^\top\mu_U, v_c)` of (6), (C, K + 2)."""
         self._check_fitted()
         C = self.V_.shape[0]
         return np.column_stack([np.ones(C), self.V_ @ self.u_mean_, self.V_])
@@ -395,6 +355,12 @@ class PMF:
 
     def posterior(self, observed: Mapping[int, float]) -> tuple[np.ndarray, np.ndarray]:
         r"""Posterior mean :math:`\theta_N` and covariance :math:`S_N` of eq. (7).
+
+        Computed in the form that needs no :math:`S_0^{-1}` (a GP with the linear kernel
+        :math:`k(c, c') = \phi_c^\top S_0 \phi_{c'}`, lesson 05):
+        :math:`G = \Phi_O S_0 \Phi_O^\top + \sigma^2 I`,
+        :math:`\theta_N = \theta_0 + S_0\Phi_O^\top G^{-1}(y'_O - \Phi_O\theta_0)`,
+        :math:`S_N = S_0 - S_0\Phi_O^\top G^{-1}\Phi_O S_0`.
 
         Parameters
         ----------
@@ -434,13 +400,18 @@ class PMF:
         var = np.maximum(np.einsum("ck,kl,cl->c", Phi, S, Phi), 0.0)
         return mean, self.scale_ * np.sqrt(var)
 
+    # ------------------------------------------------------------------ input checks
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "V_"):
+            raise ValueError("this PMF is not fitted yet; call fit(Y) first")
+
     def _check_observed(self, observed: Mapping[int, float]) -> tuple[np.ndarray, np.ndarray]:
         self._check_fitted()
         if not isinstance(observed, Mapping):
             raise ValueError("observed must be a dict {configuration index: error}, "
                              f"got {type(observed).__name__}")
         C = self.V_.shape[0]
-        idx = np.array([_check_int(i, "a configuration index", 0, C - 1) for i in observed],
+        idx = np.array([check_int(i, "a configuration index", low=0, high=C - 1) for i in observed],
                        dtype=int)
         y = as_float_array(list(observed.values()), "observed errors", ndim=1,
                            allow_empty=True)
@@ -507,7 +478,7 @@ class PMFOptimizer:
         pmf._check_fitted()
         self.pmf = pmf
         self.n_configs = pmf.V_.shape[0]
-        self.n_initial = _check_int(n_initial, "n_initial", 1)
+        self.n_initial = check_int(n_initial, "n_initial", low=1)
         self._rng = np.random.default_rng(seed)
         self.indices: list[int] = []
         self.func_vals: list[float] = []
@@ -544,15 +515,10 @@ class PMFOptimizer:
 
     def tell(self, index: int, y: float) -> None:
         """Record the error ``y`` of configuration ``index`` (asked for or not)."""
-        index = _check_int(index, "index", 0, self.n_configs - 1)
+        index = check_int(index, "index", low=0, high=self.n_configs - 1)
         if index in self.indices:
             raise ValueError(f"configuration {index} has been evaluated already")
-        try:
-            y = float(y)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"y must be a number, got {y!r}") from exc
-        if not math.isfinite(y):
-            raise ValueError(f"y must be finite, got {y}")
+        y = check_number(y, "y")
         self.indices.append(index)
         self.func_vals.append(y)
         self._pending = None
@@ -564,3 +530,18 @@ class PMFOptimizer:
             raise ValueError("no evaluations yet: tell the optimizer at least one value")
         i = int(np.argmin(self.func_vals))
         return self.indices[i], self.func_vals[i]
+
+
+# ------------------------------------------------------------------------- input checks
+def _check_errors(errors: ArrayLike, allow_nan: bool = False) -> np.ndarray:
+    """A (T, C) error matrix, each task with an observed entry; NaN = missing if ``allow_nan``."""
+    Y = as_float_array(errors, "errors", ndim=2, finite=False)
+    bad = np.isinf(Y) if allow_nan else ~np.isfinite(Y)
+    if np.any(bad):
+        raise ValueError("errors contains " + ("infinite values" if allow_nan else
+                                               "NaN or infinite values"))
+    empty = np.flatnonzero(np.all(np.isnan(Y), axis=1))
+    if empty.size:
+        raise ValueError(f"task(s) {empty.tolist()} have no observed error; every task needs at "
+                         "least one observed entry")
+    return Y
