@@ -34,7 +34,6 @@ Sources
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -45,6 +44,8 @@ import numpy as np
 import torch
 from sklearn.model_selection import train_test_split
 from torch.utils.data import DataLoader, TensorDataset
+
+from minnas._validation import check_choice, check_int, check_number
 
 __all__ = ["DATASETS", "Splits", "load_dataset", "load_digits", "load_mnist1d"]
 
@@ -86,8 +87,7 @@ class Splits:
 
     def tensors(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
         """The pair ``(X, y)`` of ``split``, one of ``"train"``, ``"val"``, ``"test"``."""
-        if split not in SPLITS:
-            raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+        check_choice(split, "split", SPLITS)
         return getattr(self, f"X_{split}"), getattr(self, f"y_{split}")
 
     def loader(self, split: str, batch_size: int = 64, shuffle: bool | None = None,
@@ -106,8 +106,7 @@ class Splits:
             Seeds the loader's own generator: same seed, same batch order (epoch after epoch).
         """
         X, y = self.tensors(split)
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        batch_size = check_int(batch_size, "batch_size", low=1)
         shuffle = (split == "train") if shuffle is None else bool(shuffle)
         generator = torch.Generator().manual_seed(seed)
         return DataLoader(TensorDataset(X, y), batch_size=batch_size, shuffle=shuffle,
@@ -158,23 +157,10 @@ def load_mnist1d(*, n_train: int | None = None, n_val: int = 1000, n_test: int =
     arguments, and the package's 4000/1000 train/test split is ignored. ``seed`` only chooses
     our split and the noise. Generation takes a few seconds once; later calls reuse it.
 
-    Parameters
-    ----------
-    n_train : int, optional
-        Training samples, a stratified subsample of what the other splits leave;
-        ``None`` (default) keeps all of it: 5000 - 1000 - 1000 = 3000 with the default sizes.
-    n_val, n_test : int, default 1000
-        Validation and test samples (20% each), at least one per class.
-    noise : float, default 0.0
-        Standard deviation of Gaussian noise added to all inputs, equation (2). The signals
-        themselves are standardised (mean 0, standard deviation 1 over the whole dataset).
-    seed : int, default 0
-        Chooses the split and the noise.
-
-    Returns
-    -------
-    Splits
-        Inputs of shape ``(n, 1, 40)``.
+    The arguments are those of :func:`load_digits`, with 1000 validation and 1000 test samples
+    (20% each) by default, which leave 3000 for training. The signals themselves are
+    standardised (mean 0, standard deviation 1 over the whole dataset). Returns a
+    :class:`Splits` with inputs of shape ``(n, 1, 40)``.
     """
     X, y = _mnist1d_arrays()
     return _make_splits("mnist1d", X[:, None, :], y, n_train=n_train, n_val=n_val,
@@ -186,9 +172,7 @@ DATASETS: dict[str, Callable[..., Splits]] = {"digits": load_digits, "mnist1d": 
 
 def load_dataset(name: str, **kwargs) -> Splits:
     """Load a dataset by name, ``"digits"`` or ``"mnist1d"``; ``kwargs`` go to its loader."""
-    if name not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; known datasets: {sorted(DATASETS)}")
-    return DATASETS[name](**kwargs)
+    return DATASETS[check_choice(name, "dataset", DATASETS)](**kwargs)
 
 
 # ------------------------------------------------------------------------------- internals
@@ -218,36 +202,17 @@ def _mnist1d_arrays() -> tuple[np.ndarray, np.ndarray]:
     return X, y
 
 
-def _check_size(value: int, name: str, low: int, high: int) -> int:
-    """``value`` as an int, after checking that it is an integer in ``[low, high]``."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
-    if not low <= value <= high:
-        raise ValueError(f"{name} must lie in [{low}, {high}], got {value}")
-    return int(value)
-
-
-def _check_noise(noise: float) -> float:
-    try:
-        noise = float(noise)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"noise must be a number, got {noise!r}") from exc
-    if not (math.isfinite(noise) and noise >= 0):
-        raise ValueError(f"noise must be finite and >= 0, got {noise}")
-    return noise
-
-
 def _make_splits(name: str, X: np.ndarray, y: np.ndarray, *, n_train: int | None, n_val: int,
                  n_test: int, noise: float, seed: int) -> Splits:
     """Split ``(X, y)`` stratified into train/val/test, equation (1), and add noise, (2)."""
     n, k = len(y), len(np.unique(y))
     # Stratification needs one sample of each class in every split.
-    n_test = _check_size(n_test, "n_test", k, n - 2 * k)
-    n_val = _check_size(n_val, "n_val", k, n - n_test - k)
+    n_test = check_int(n_test, "n_test", k, n - 2 * k)
+    n_val = check_int(n_val, "n_val", k, n - n_test - k)
     available = n - n_test - n_val
     if n_train is not None:
-        n_train = _check_size(n_train, "n_train", k, available)
-    noise = _check_noise(noise)
+        n_train = check_int(n_train, "n_train", k, available)
+    noise = check_number(noise, "noise", low=0)
 
     state = np.random.RandomState(seed)  # a private stream: the global state is left alone
     X_rest, X_test, y_rest, y_test = train_test_split(

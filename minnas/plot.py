@@ -61,9 +61,12 @@ def _uniform_norm(values: np.ndarray, n_ops: int) -> TwoSlopeNorm:
     return TwoSlopeNorm(vcenter=centre, vmin=low, vmax=high)
 
 
-def _new_axes(ax: Axes | None, figsize: tuple[float, float]) -> Axes:
+def _new_axes(ax: Axes | None, figsize: tuple[float, float], title: str | None = None) -> Axes:
+    """``ax``, or the axes of a new figure of ``figsize``; with ``title`` when one is given."""
     if ax is None:
         _, ax = plt.subplots(figsize=figsize)
+    if title is not None:
+        ax.set_title(title)
     return ax
 
 
@@ -95,24 +98,19 @@ def plot_alpha_history(alphas, primitives, ax: Axes | None = None,
         If ``alphas`` is empty, the arrays differ in shape, or their columns do not match
         ``primitives``.
     """
-    if len(alphas) == 0:
-        raise ValueError("alphas is empty: pass one (n_edges, n_ops) array per epoch")
     shapes = sorted({np.shape(a) for a in alphas})
-    if len(shapes) != 1 or len(shapes[0]) != 2:
-        raise ValueError(f"alphas must be arrays of one shape (n_edges, n_ops), got shapes {shapes}")
-    stack = np.asarray(alphas, dtype=float)  # (n_epochs + 1, n_edges, n_ops)
-    if stack.shape[2] != len(primitives):
-        raise ValueError(f"{stack.shape[2]} operation columns but {len(primitives)} primitives")
-    mean = stack.mean(axis=1).T  # (n_ops, n_epochs + 1)
-    ax = _new_axes(ax, (1.2 + 0.45 * mean.shape[1], 0.5 + 0.35 * len(primitives)))
+    if len(shapes) != 1 or len(shapes[0]) != 2 or shapes[0][1] != len(primitives):
+        raise ValueError(f"alphas must be a non-empty sequence of arrays of one shape (n_edges, "
+                         f"{len(primitives)}), a column for each of the primitives; got shapes "
+                         f"{shapes}")
+    mean = np.asarray(alphas, dtype=float).mean(axis=1).T  # (n_ops, n_epochs + 1)
+    ax = _new_axes(ax, (1.2 + 0.45 * mean.shape[1], 0.5 + 0.35 * len(primitives)), title)
     image = ax.imshow(mean, aspect="auto", cmap="RdBu_r",
                       norm=_uniform_norm(mean, len(primitives)))
     ax.figure.colorbar(image, ax=ax, label="mean weight over edges")
     ax.set_yticks(range(len(primitives)), list(primitives))
     ax.set_xticks(range(mean.shape[1]))
     ax.set_xlabel("epoch (0 = before the search)")
-    if title is not None:
-        ax.set_title(title)
     return ax
 
 
@@ -179,10 +177,8 @@ def draw_cell(genes, ax: Axes | None = None, title: str | None = None) -> Axes:
         ``(operation, input)`` pairs, two per intermediate node, as in ``Genotype.normal``;
         inputs are numbered as in ``edge_inputs`` (0: ``c_{k-2}``, 1: ``c_{k-1}``, ``i >= 2``:
         node ``i - 2``).
-    ax : matplotlib Axes, optional
-        Where to draw; a new figure when None.
-    title : str, optional
-        Title of the axes.
+    ax, title
+        As in :func:`plot_alpha_history`.
 
     Returns
     -------
@@ -201,7 +197,7 @@ def draw_cell(genes, ax: Axes | None = None, title: str | None = None) -> Axes:
     if not genes or len(genes) % 2:
         raise ValueError(f"genes must hold 2 (op, input) pairs per node, got {len(genes)}")
     n_nodes = len(genes) // 2
-    for k, (op, i) in enumerate(genes):
+    for k, (_, i) in enumerate(genes):
         if not 0 <= i < k // 2 + 2:
             raise ValueError(f"node {k // 2} cannot take input {i} (inputs 0 .. {k // 2 + 1})")
 
@@ -213,7 +209,7 @@ def draw_cell(genes, ax: Axes | None = None, title: str | None = None) -> Axes:
     top = bend * (pos[n_nodes + 1][0] - pos[0][0]) / 2 + 0.5
     bottom = bend_out * (pos["out"][0] - pos[2][0]) / 2 + 0.5
     right = pos["out"][0] + 0.6
-    ax = _new_axes(ax, (0.45 * (right + 0.6), 0.45 * (top + bottom) + 0.5))
+    ax = _new_axes(ax, (0.45 * (right + 0.6), 0.45 * (top + bottom) + 0.5), title)
     colours = {0: "#a6cee3", 1: "#a6cee3", "out": "#fdbf6f"}
     circles = {}
     for key, (x, y) in pos.items():
@@ -242,6 +238,4 @@ def draw_cell(genes, ax: Axes | None = None, title: str | None = None) -> Axes:
     ax.set_ylim(-bottom, top)
     ax.set_aspect("equal")
     ax.axis("off")
-    if title is not None:
-        ax.set_title(title)
     return ax

@@ -26,7 +26,6 @@ Sources
 
 from __future__ import annotations
 
-import math
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -36,6 +35,8 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
+
+from minnas._validation import check_choice, check_int, check_number
 
 __all__ = ["History", "accuracy", "evaluate", "fit", "seed_everything"]
 
@@ -80,11 +81,9 @@ def seed_everything(seed: int) -> torch.Generator:
 
 def accuracy(logits: Tensor, y: Tensor) -> float:
     """Fraction of rows of ``logits`` (shape ``(n, classes)``) whose argmax is ``y``, eq. (5)."""
-    if logits.ndim != 2 or y.ndim != 1 or len(logits) != len(y):
-        raise ValueError(f"need logits of shape (n, classes) and y of shape (n,), "
+    if logits.ndim != 2 or y.ndim != 1 or len(logits) != len(y) or len(y) == 0:
+        raise ValueError(f"need logits of shape (n, classes) and y of shape (n,) with n >= 1, "
                          f"got {tuple(logits.shape)} and {tuple(y.shape)}")
-    if len(y) == 0:
-        raise ValueError("accuracy of an empty batch is undefined")
     return (logits.argmax(dim=1) == y).float().mean().item()
 
 
@@ -156,12 +155,11 @@ def fit(model: nn.Module, train: DataLoader, *, epochs: int,
     History
         Loss and accuracies per epoch, and the time taken.
     """
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"epochs must be an integer >= 1, got {epochs!r}")
-    if not (math.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr must be finite and > 0, got {lr}")
-    if grad_clip is not None and not grad_clip > 0:
-        raise ValueError(f"grad_clip must be > 0 or None, got {grad_clip}")
+    epochs = check_int(epochs, "epochs", low=1)
+    lr = check_number(lr, "lr", low=0, strict=True)
+    check_choice(optimizer, "optimizer", ("sgd", "adam"))
+    if grad_clip is not None:
+        check_number(grad_clip, "grad_clip", low=0, strict=True, finite=False)
     seed_everything(seed)
     opt = _make_optimizer(model, optimizer, lr, momentum, weight_decay)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs) if cosine else None
@@ -196,9 +194,7 @@ def _make_optimizer(model: nn.Module, name: str, lr: float, momentum: float,
         raise ValueError("model has no trainable parameters")
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
-    if name == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
-    raise ValueError(f"unknown optimizer {name!r}; choose 'sgd' or 'adam'")
+    return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
 
 
 def _train_epoch(model: nn.Module, train: DataLoader, opt: torch.optim.Optimizer,
@@ -230,8 +226,7 @@ def _batches(data: Batches, batch_size: int) -> Iterable[tuple[Tensor, Tensor]]:
         return data
     if len(data) != 2 or len(data[0]) != len(data[1]):
         raise ValueError("data must be a DataLoader or a pair (X, y) of equal length")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    batch_size = check_int(batch_size, "batch_size", low=1)
     X, y = data
     return ((X[i:i + batch_size], y[i:i + batch_size]) for i in range(0, len(y), batch_size))
 

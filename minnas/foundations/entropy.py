@@ -66,7 +66,7 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike
 
-from minnas._validation import as_float_array
+from minnas._validation import as_float_array, check_choice, check_number
 
 __all__ = [
     "SUM_TOL",
@@ -85,94 +85,6 @@ __all__ = [
 #: How far from 1 the sum of a probability vector may be. Loose enough for float round-off in
 #: user-written vectors such as ``[0.1] * 10``, tight enough to catch counts or typos.
 SUM_TOL = 1e-6
-
-
-# --------------------------------------------------------------------------------------------
-# small helpers
-# --------------------------------------------------------------------------------------------
-
-def _log_of_base(base: float | None) -> float:
-    """Return ``ln(base)``, the divisor that turns nats into units of ``base`` (1.0 for nats)."""
-    if base is None:
-        return 1.0
-    try:
-        b = float(base)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"base must be a number > 0 and != 1, got {base!r}") from exc
-    # log_b x = ln x / ln b is undefined for b <= 0 and divides by zero for b == 1.
-    if not np.isfinite(b) or b <= 0.0 or b == 1.0:
-        raise ValueError(f"base must be a finite number > 0 and != 1, got {base!r}")
-    return float(np.log(b))
-
-
-def _as_scalar_or_array(x: np.ndarray) -> float | np.ndarray:
-    """Return a Python float for 0-d results so that 1-D inputs give plain numbers."""
-    return float(x) if np.ndim(x) == 0 else x
-
-
-def _as_distribution(p: ArrayLike, name: str, axis: int, normalize: bool) -> np.ndarray:
-    """Check that ``p`` is a (batch of) probability vector(s) along ``axis``; see Conventions."""
-    arr = as_float_array(p, name)
-    if arr.ndim == 0:
-        raise ValueError(f"{name} must be at least 1-D (a vector of probabilities), got a scalar")
-    if np.any(arr < 0):
-        raise ValueError(f"{name} has negative entries; probabilities must be >= 0")
-    total = arr.sum(axis=axis, keepdims=True)
-    if normalize:
-        if np.any(total == 0):
-            raise ValueError(f"{name} sums to 0 along axis {axis}; cannot normalise")
-        return arr / total
-    if np.any(np.abs(total - 1.0) > SUM_TOL):
-        worst = float(np.ravel(total)[np.argmax(np.abs(np.ravel(total) - 1.0))])
-        raise ValueError(f"{name} must sum to 1 along axis {axis} (got a sum of {worst:.6g}); "
-                         "pass normalize=True to rescale counts or weights")
-    return arr
-
-
-def _as_pair(p: ArrayLike, q: ArrayLike, axis: int,
-             normalize: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Two distributions of the same shape (no broadcasting: a shape mismatch is a bug)."""
-    p_arr = _as_distribution(p, "p", axis, normalize)
-    q_arr = _as_distribution(q, "q", axis, normalize)
-    if p_arr.shape != q_arr.shape:
-        raise ValueError(f"p and q must have the same shape, got {p_arr.shape} and {q_arr.shape}")
-    return p_arr, q_arr
-
-
-def _xlogy(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """``x * ln(y)`` with the convention ``0 * ln(y) = 0`` for every ``y``, including 0."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        # log(0) = -inf is wanted where x > 0 (it makes cross-entropy and KL infinite);
-        # where x == 0 the term is defined as 0, so np.where masks the 0 * (-inf) = NaN.
-        return np.where(x > 0, x * np.log(np.where(x > 0, y, 1.0)), 0.0)
-
-
-def _as_labels(x: ArrayLike, name: str) -> np.ndarray:
-    """A non-empty 1-D array of discrete values (ints, strings, bools), without NaN."""
-    arr = np.asarray(x)
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be 1-D, got an array of shape {arr.shape}")
-    if arr.size == 0:
-        raise ValueError(f"{name} is empty")
-    if arr.dtype.kind in "fc" and not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} contains NaN or infinite values")
-    return arr
-
-
-def _codes(x: np.ndarray, name: str) -> tuple[np.ndarray, int]:
-    """Map discrete values to integer codes 0..n-1 (the row or column of a contingency table)."""
-    try:
-        values, codes = np.unique(x, return_inverse=True)
-    except TypeError as exc:  # e.g. an object array mixing None and numbers
-        raise ValueError(f"{name} holds values that cannot be compared: {exc}") from exc
-    return codes.ravel(), len(values)
-
-
-def _contingency(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Joint counts n_ij = #{samples with x = i and y = j}, as an (n_x, n_y) integer table."""
-    xc, nx = _codes(x, "x")
-    yc, ny = _codes(y, "y")
-    return np.bincount(xc * ny + yc, minlength=nx * ny).reshape(nx, ny)
 
 
 # --------------------------------------------------------------------------------------------
@@ -241,17 +153,8 @@ def kl_divergence(p: ArrayLike, q: ArrayLike, base: float | None = None, axis: i
     is ``+inf``, so the result is ``inf``: ``q`` calls impossible what ``p`` says can happen.
     The divergence is >= 0, zero iff ``p == q``, and not symmetric.
 
-    Parameters
-    ----------
-    p, q : array_like
-        Distributions of the same shape (no broadcasting), each summing to 1 along ``axis``.
-    base, axis, normalize
-        As in :func:`entropy`.
-
-    Returns
-    -------
-    float or ndarray
-        ``KL(p || q)`` in ``[0, inf]``; a float for 1-D inputs.
+    Parameters are those of :func:`cross_entropy`. Returns ``KL(p || q)`` in ``[0, inf]``, a
+    float for 1-D inputs.
     """
     log_b = _log_of_base(base)
     p, q = _as_pair(p, q, axis, normalize)
@@ -265,18 +168,6 @@ def kl_divergence(p: ArrayLike, q: ArrayLike, base: float | None = None, axis: i
 # --------------------------------------------------------------------------------------------
 # log-sum-exp and softmax  (equations 4-6)
 # --------------------------------------------------------------------------------------------
-
-def _check_temperature(temperature: float) -> float:
-    """Return ``temperature`` as a float after checking that it is > 0 (``inf`` allowed)."""
-    try:
-        t = float(temperature)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"temperature must be a number > 0, got {temperature!r}") from exc
-    # T = inf is allowed (the uniform limit); T <= 0 or NaN has no meaning.
-    if np.isnan(t) or t <= 0.0:
-        raise ValueError(f"temperature must be > 0, got {temperature!r}")
-    return t
-
 
 def logsumexp(z: ArrayLike, axis: int | None = -1, keepdims: bool = False) -> float | np.ndarray:
     """``log sum_k exp(z_k)`` computed as ``m + log sum_k exp(z_k - m)`` (equation 4).
@@ -326,7 +217,7 @@ def log_softmax(z: ArrayLike, axis: int = -1, temperature: float = 1.0) -> np.nd
     ndarray
         Same shape as ``z``; ``exp`` of it sums to 1 along ``axis``.
     """
-    t = _check_temperature(temperature)
+    t = check_number(temperature, "temperature", low=0, strict=True, finite=False)
     z = as_float_array(z, "z")
     if z.ndim == 0:
         raise ValueError("z must be at least 1-D (a vector of logits), got a scalar")
@@ -368,8 +259,7 @@ def binary_cross_entropy_with_logits(
     float or ndarray
         The mean or sum as a float, or the element-wise losses for ``"none"``.
     """
-    if reduction not in ("mean", "sum", "none"):
-        raise ValueError(f"reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    check_choice(reduction, "reduction", ("mean", "sum", "none"))
     z = as_float_array(logits, "logits")
     y = as_float_array(targets, "targets")
     if z.shape != y.shape:
@@ -426,11 +316,7 @@ def information_gain(labels: ArrayLike, split_mask: ArrayLike, base: float | Non
     float
         The gain, in ``[0, H(Y)]``. A split that leaves one child empty gains 0.
     """
-    y = _as_labels(labels, "labels")
-    b = _as_labels(split_mask, "split_mask")
-    if len(y) != len(b):
-        raise ValueError("labels and split_mask must have the same length, "
-                         f"got {len(y)} and {len(b)}")
+    y, b = _as_label_pair(labels, split_mask, "labels", "split_mask")
     log_b = _log_of_base(base)
     counts = _contingency(b, y)  # rows: branches, columns: classes
     n_branch = counts.sum(axis=1)
@@ -457,10 +343,7 @@ def mutual_information(x: ArrayLike, y: ArrayLike, base: float | None = None) ->
     float
         ``I(X; Y) = I(Y; X)``, in ``[0, min(H(X), H(Y))]``.
     """
-    x = _as_labels(x, "x")
-    y = _as_labels(y, "y")
-    if len(x) != len(y):
-        raise ValueError(f"x and y must have the same length, got {len(x)} and {len(y)}")
+    x, y = _as_label_pair(x, y, "x", "y")
     log_b = _log_of_base(base)
     n_xy = _contingency(x, y).astype(float)
     n = n_xy.sum()
@@ -471,3 +354,100 @@ def mutual_information(x: ArrayLike, y: ArrayLike, base: float | None = None) ->
         ratio = n * n_xy / (a * b)
     mi = _xlogy(n_xy / n, ratio).sum()
     return max(float(mi), 0.0) / log_b
+
+
+# --------------------------------------------------------------------------------------------
+# building blocks
+# --------------------------------------------------------------------------------------------
+
+def _xlogy(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``x * ln(y)`` with the convention ``0 * ln(y) = 0`` for every ``y``, including 0."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # log(0) = -inf is wanted where x > 0 (it makes cross-entropy and KL infinite);
+        # where x == 0 the term is defined as 0, so np.where masks the 0 * (-inf) = NaN.
+        return np.where(x > 0, x * np.log(np.where(x > 0, y, 1.0)), 0.0)
+
+
+def _contingency(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Joint counts n_ij = #{samples with x = i and y = j}, as an (n_x, n_y) integer table."""
+    xc, nx = _codes(x, "x")
+    yc, ny = _codes(y, "y")
+    return np.bincount(xc * ny + yc, minlength=nx * ny).reshape(nx, ny)
+
+
+def _codes(x: np.ndarray, name: str) -> tuple[np.ndarray, int]:
+    """Map discrete values to integer codes 0..n-1 (the row or column of a contingency table)."""
+    try:
+        values, codes = np.unique(x, return_inverse=True)
+    except TypeError as exc:  # e.g. an object array mixing None and numbers
+        raise ValueError(f"{name} holds values that cannot be compared: {exc}") from exc
+    return codes.ravel(), len(values)
+
+
+def _as_scalar_or_array(x: np.ndarray) -> float | np.ndarray:
+    """Return a Python float for 0-d results so that 1-D inputs give plain numbers."""
+    return float(x) if np.ndim(x) == 0 else x
+
+
+# --------------------------------------------------------------------------------------------
+# input checks
+# --------------------------------------------------------------------------------------------
+
+def _log_of_base(base: float | None) -> float:
+    """Return ``ln(base)``, the divisor that turns nats into units of ``base`` (1.0 for nats)."""
+    if base is None:
+        return 1.0
+    # log_b x = ln x / ln b is undefined for b <= 0 and divides by zero for b == 1.
+    b = check_number(base, "base", low=0, strict=True)
+    if b == 1.0:
+        raise ValueError(f"base must be a finite number > 0 and != 1, got {base!r}")
+    return float(np.log(b))
+
+
+def _as_distribution(p: ArrayLike, name: str, axis: int, normalize: bool) -> np.ndarray:
+    """Check that ``p`` is a (batch of) probability vector(s) along ``axis``; see Conventions."""
+    arr = as_float_array(p, name)
+    if arr.ndim == 0:
+        raise ValueError(f"{name} must be at least 1-D (a vector of probabilities), got a scalar")
+    if np.any(arr < 0):
+        raise ValueError(f"{name} has negative entries; probabilities must be >= 0")
+    total = arr.sum(axis=axis, keepdims=True)
+    if normalize:
+        if np.any(total == 0):
+            raise ValueError(f"{name} sums to 0 along axis {axis}; cannot normalise")
+        return arr / total
+    if np.any(np.abs(total - 1.0) > SUM_TOL):
+        worst = float(np.ravel(total)[np.argmax(np.abs(np.ravel(total) - 1.0))])
+        raise ValueError(f"{name} must sum to 1 along axis {axis} (got a sum of {worst:.6g}); "
+                         "pass normalize=True to rescale counts or weights")
+    return arr
+
+
+def _as_pair(p: ArrayLike, q: ArrayLike, axis: int,
+             normalize: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Two distributions of the same shape (no broadcasting: a shape mismatch is a bug)."""
+    p_arr = _as_distribution(p, "p", axis, normalize)
+    q_arr = _as_distribution(q, "q", axis, normalize)
+    if p_arr.shape != q_arr.shape:
+        raise ValueError(f"p and q must have the same shape, got {p_arr.shape} and {q_arr.shape}")
+    return p_arr, q_arr
+
+
+def _as_labels(x: ArrayLike, name: str) -> np.ndarray:
+    """A non-empty 1-D array of discrete values (ints, strings, bools), without NaN."""
+    arr = np.asarray(x)
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(f"{name} must be a non-empty 1-D array, got an array of shape {arr.shape}")
+    if arr.dtype.kind in "fc" and not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return arr
+
+
+def _as_label_pair(x: ArrayLike, y: ArrayLike, x_name: str,
+                   y_name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Two label arrays of the same length: ``(x[i], y[i])`` is one joint observation."""
+    x_arr, y_arr = _as_labels(x, x_name), _as_labels(y, y_name)
+    if len(x_arr) != len(y_arr):
+        raise ValueError(f"{x_name} and {y_name} must have the same length, "
+                         f"got {len(x_arr)} and {len(y_arr)}")
+    return x_arr, y_arr

@@ -48,7 +48,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
-from minnas._validation import as_float_array
+from minnas._validation import as_float_array, check_int, check_number
 
 __all__ = [
     "GradientDescentResult",
@@ -67,65 +67,7 @@ __all__ = [
 _EPS = np.finfo(float).eps
 
 
-# ----------------------------------------------------------------------------- input checks
-def _check_design(X: ArrayLike, y: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
-    """Return ``X`` (2-D) and ``y`` (1-D or 2-D) as float arrays with matching rows."""
-    X = as_float_array(X, "X", ndim=2)
-    y = as_float_array(y, "y", ndim=(1, 2))
-    if y.shape[0] != X.shape[0]:
-        raise ValueError(f"X has {X.shape[0]} rows but y has {y.shape[0]} entries; "
-                         "they must match (one target per row of X)")
-    return X, y
-
-
-def _dependent_column(R: np.ndarray, col_norms: np.ndarray, rcond: float) -> int | None:
-    r"""Index of the first column of ``X`` that is numerically dependent on the earlier ones.
-
-    In :math:`X = QR`, :math:`|r_{jj}|` is the distance of column :math:`x_j` from the span of
-    :math:`x_0, \dots, x_{j-1}`, so :math:`|r_{jj}| / \lVert x_j\rVert` is the sine of the angle
-    between them: independent of how the columns are scaled. Column :math:`j` counts as
-    dependent when that sine is at most ``rcond``. Without column pivoting a tiny ratio proves
-    near rank deficiency, but moderate ratios do not rule it out (Golub & Van Loan section 5.4
-    gives the rank-revealing QR with column pivoting; :func:`solve_svd` is the safe choice).
-    """
-    sines = np.abs(np.diag(R)) / np.where(col_norms > 0, col_norms, 1.0)
-    small = np.flatnonzero((sines <= rcond) | (col_norms == 0))
-    return int(small[0]) if small.size else None
-
-
-def _rank_deficiency_error(X: np.ndarray, column: int | None, method: str) -> ValueError:
-    """A ValueError that names the dependent column and the condition number, and points to SVD."""
-    kappa = condition_number(X)
-    where = ("" if column is None else
-             f"column {column} is numerically a linear combination of the columns before it; ")
-    return ValueError(
-        f"X (shape {X.shape}) is rank-deficient or too ill-conditioned for the {method}: "
-        f"{where}cond(X) = {kappa:.3g}, so cond(X^T X) = cond(X)^2 = {kappa ** 2:.3g}. "
-        "Use solve_svd for the minimum-norm solution, or ridge with lam > 0.")
-
-
-def _check_rcond(rcond: float | None, default: float) -> float:
-    """``rcond``, or ``default`` when it is None; a negative cutoff is an error."""
-    rcond = default if rcond is None else float(rcond)
-    if not rcond >= 0:  # also catches NaN
-        raise ValueError(f"rcond must be >= 0, got {rcond}")
-    return rcond
-
-
 # ------------------------------------------------------------------------ triangular solves
-def _check_triangular(T: ArrayLike, b: ArrayLike, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """Return a square, nonsingular triangular ``T`` and a matching right-hand side ``b``."""
-    T = as_float_array(T, name, ndim=2)
-    b = as_float_array(b, "b", ndim=(1, 2))
-    if T.shape[0] != T.shape[1]:
-        raise ValueError(f"{name} must be square, got shape {T.shape}")
-    if b.shape[0] != T.shape[0]:
-        raise ValueError(f"b has {b.shape[0]} rows but {name} has {T.shape[0]}")
-    if np.any(np.diag(T) == 0):
-        raise ValueError(f"{name} has a zero on its diagonal, so it is singular")
-    return T, b
-
-
 def forward_substitution(L: ArrayLike, b: ArrayLike) -> np.ndarray:
     r"""Solve the lower-triangular system :math:`L z = b` row by row (Golub & Van Loan alg. 3.1.1).
 
@@ -197,12 +139,10 @@ def solve_normal_equations(X: ArrayLike, y: ArrayLike, rcond: float | None = Non
         On bad input, or when ``X`` is (numerically) rank-deficient: then :math:`X^\top X`
         is singular and the solution is not unique; use :func:`solve_svd`.
     """
-    X, y = _check_design(X, y)
+    X, y = _check_tall(X, y, "X^T X")
     n, p = X.shape
-    if p > n:
-        raise ValueError(f"X has more columns ({p}) than rows ({n}), so rank(X) < p and "
-                         "X^T X is singular; use solve_svd for the minimum-norm solution")
-    rcond = _check_rcond(rcond, default=10 * np.sqrt(max(n, p) * _EPS))
+    default = 10 * np.sqrt(max(n, p) * _EPS)
+    rcond = default if rcond is None else check_number(rcond, "rcond", low=0, finite=False)
     G = X.T @ X
     try:
         L = np.linalg.cholesky(G)  # G = L L^T, so L^T is the R of X = QR (up to signs)
@@ -223,32 +163,15 @@ def solve_qr(X: ArrayLike, y: ArrayLike, rcond: float | None = None) -> np.ndarr
     :math:`R\theta = Q^\top y`. Householder QR (LAPACK, via ``numpy.linalg.qr``) never forms
     :math:`X^\top X` and is backward stable (Golub & Van Loan section 5.3).
 
-    Parameters
-    ----------
-    X : array_like, shape (n, p)
-        Design matrix; needs full column rank ``p <= n``.
-    y : array_like, shape (n,) or (n, k)
-        Targets.
-    rcond : float, optional
-        Column :math:`j` counts as dependent on the earlier ones when
-        :math:`|r_{jj}| \le \mathrm{rcond}\,\lVert x_j\rVert`; default
-        :math:`10\max(n, p)\,\epsilon`, a safety factor above the rounding level.
-
-    Returns
-    -------
-    theta : ndarray, shape (p,) or (p, k)
-
-    Raises
-    ------
-    ValueError
-        On bad input, or when ``X`` is (numerically) rank-deficient; use :func:`solve_svd`.
+    Parameters, return value and errors are those of :func:`solve_normal_equations`, with
+    :math:`R` from the QR factorisation and the default ``rcond`` :math:`10\max(n, p)\,\epsilon`,
+    a safety factor above the rounding level: without :math:`X^\top X` the pivots
+    :math:`|r_{jj}|` are accurate to rounding.
     """
-    X, y = _check_design(X, y)
+    X, y = _check_tall(X, y, "R")
     n, p = X.shape
-    if p > n:
-        raise ValueError(f"X has more columns ({p}) than rows ({n}), so rank(X) < p and "
-                         "R is singular; use solve_svd for the minimum-norm solution")
-    rcond = _check_rcond(rcond, default=10 * max(n, p) * _EPS)
+    default = 10 * max(n, p) * _EPS
+    rcond = default if rcond is None else check_number(rcond, "rcond", low=0, finite=False)
     Q, R = np.linalg.qr(X, mode="reduced")
     column = _dependent_column(R, np.linalg.norm(X, axis=0), rcond)
     if column is not None:
@@ -279,7 +202,8 @@ def solve_svd(X: ArrayLike, y: ArrayLike, rcond: float | None = None) -> np.ndar
     """
     X, y = _check_design(X, y)
     n, p = X.shape
-    rcond = _check_rcond(rcond, default=max(n, p) * _EPS)
+    default = max(n, p) * _EPS
+    rcond = default if rcond is None else check_number(rcond, "rcond", low=0, finite=False)
     U, s, Vt = np.linalg.svd(X, full_matrices=False)
     keep = s > rcond * s[0]
     # Sigma^+ : invert the kept singular values, zero the rest (their directions are unresolved).
@@ -313,9 +237,7 @@ def ridge(X: ArrayLike, y: ArrayLike, lam: float) -> np.ndarray:
     theta : ndarray, shape (p,) or (p, k)
     """
     X, y = _check_design(X, y)
-    lam = float(lam)
-    if not np.isfinite(lam) or lam < 0:
-        raise ValueError(f"lam must be a finite number >= 0, got {lam}")
+    lam = check_number(lam, "lam", low=0)
     if lam == 0:
         return solve_normal_equations(X, y)
     A = X.T @ X + lam * np.eye(X.shape[1])
@@ -405,12 +327,9 @@ def gradient_descent(X: ArrayLike, y: ArrayLike, theta0: ArrayLike | None = None
         if lipschitz == 0:
             raise ValueError("X is all zeros: the loss is constant and has no useful gradient")
         step_size = 1.0 / lipschitz
-    if not np.isfinite(step_size) or step_size <= 0:
-        raise ValueError(f"step_size must be a finite number > 0, got {step_size}")
-    if tol < 0:
-        raise ValueError(f"tol must be >= 0, got {tol}")
-    if max_iter < 0:
-        raise ValueError(f"max_iter must be >= 0, got {max_iter}")
+    step_size = check_number(step_size, "step_size", low=0, strict=True)
+    tol = check_number(tol, "tol", low=0, finite=False)
+    max_iter = check_int(max_iter, "max_iter", low=0)
 
     residual = X @ theta - y
     grad = X.T @ residual / n
@@ -445,9 +364,67 @@ def polynomial_features(x: ArrayLike, degree: int) -> np.ndarray:
         (faster for points in [0, 1] than in [-1, 1]), which makes it the standard
         ill-conditioned test case.
     """
-    if isinstance(degree, bool) or not isinstance(degree, (int, np.integer)):
-        raise ValueError(f"degree must be an integer, got {degree!r}")
-    if degree < 0:
-        raise ValueError(f"degree must be >= 0, got {degree}")
+    degree = check_int(degree, "degree", low=0)
     x = as_float_array(x, "x", ndim=1)
-    return np.vander(x, int(degree) + 1, increasing=True)
+    return np.vander(x, degree + 1, increasing=True)
+
+
+# ----------------------------------------------------------------------------- rank deficiency
+def _dependent_column(R: np.ndarray, col_norms: np.ndarray, rcond: float) -> int | None:
+    r"""Index of the first column of ``X`` that is numerically dependent on the earlier ones.
+
+    In :math:`X = QR`, :math:`|r_{jj}|` is the distance of column :math:`x_j` from the span of
+    :math:`x_0, \dots, x_{j-1}`, so :math:`|r_{jj}| / \lVert x_j\rVert` is the sine of the angle
+    between them: independent of how the columns are scaled. Column :math:`j` counts as
+    dependent when that sine is at most ``rcond``. Without column pivoting a tiny ratio proves
+    near rank deficiency, but moderate ratios do not rule it out (Golub & Van Loan section 5.4
+    gives the rank-revealing QR with column pivoting; :func:`solve_svd` is the safe choice).
+    """
+    sines = np.abs(np.diag(R)) / np.where(col_norms > 0, col_norms, 1.0)
+    small = np.flatnonzero((sines <= rcond) | (col_norms == 0))
+    return int(small[0]) if small.size else None
+
+
+def _rank_deficiency_error(X: np.ndarray, column: int | None, method: str) -> ValueError:
+    """A ValueError that names the dependent column and the condition number, and points to SVD."""
+    kappa = condition_number(X)
+    where = ("" if column is None else
+             f"column {column} is numerically a linear combination of the columns before it; ")
+    return ValueError(
+        f"X (shape {X.shape}) is rank-deficient or too ill-conditioned for the {method}: "
+        f"{where}cond(X) = {kappa:.3g}, so cond(X^T X) = cond(X)^2 = {kappa ** 2:.3g}. "
+        "Use solve_svd for the minimum-norm solution, or ridge with lam > 0.")
+
+
+# ----------------------------------------------------------------------------- input checks
+def _check_design(X: ArrayLike, y: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``X`` (2-D) and ``y`` (1-D or 2-D) as float arrays with matching rows."""
+    X = as_float_array(X, "X", ndim=2)
+    y = as_float_array(y, "y", ndim=(1, 2))
+    if y.shape[0] != X.shape[0]:
+        raise ValueError(f"X has {X.shape[0]} rows but y has {y.shape[0]} entries; "
+                         "they must match (one target per row of X)")
+    return X, y
+
+
+def _check_tall(X: ArrayLike, y: ArrayLike, singular: str) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_check_design` for a full-rank solver, which needs ``p <= n`` columns."""
+    X, y = _check_design(X, y)
+    n, p = X.shape
+    if p > n:
+        raise ValueError(f"X has more columns ({p}) than rows ({n}), so rank(X) < p and "
+                         f"{singular} is singular; use solve_svd for the minimum-norm solution")
+    return X, y
+
+
+def _check_triangular(T: ArrayLike, b: ArrayLike, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Return a square, nonsingular triangular ``T`` and a matching right-hand side ``b``."""
+    T = as_float_array(T, name, ndim=2)
+    b = as_float_array(b, "b", ndim=(1, 2))
+    if T.shape[0] != T.shape[1]:
+        raise ValueError(f"{name} must be square, got shape {T.shape}")
+    if b.shape[0] != T.shape[0]:
+        raise ValueError(f"b has {b.shape[0]} rows but {name} has {T.shape[0]}")
+    if np.any(np.diag(T) == 0):
+        raise ValueError(f"{name} has a zero on its diagonal, so it is singular")
+    return T, b

@@ -53,13 +53,13 @@ Behaviour chosen for the hard cases:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-from minnas._validation import as_float_array
+from minnas._validation import as_float_array, check_int, check_number
 
 __all__ = [
     "NewtonResult",
@@ -113,38 +113,6 @@ class NewtonResult:
     message: str = ""
 
 
-# --------------------------------------------------------------------------- helpers
-
-def _call(fn: Callable, x, what: str, k: int, shape: tuple[int, ...]) -> np.ndarray:
-    """Evaluate ``fn(x)`` and check its size and finiteness, naming the iteration ``k``."""
-    # Overflow inside the user's function becomes our ValueError below, not a RuntimeWarning.
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        try:
-            value = np.asarray(fn(x), dtype=float)
-        except OverflowError as exc:  # Python floats raise instead of returning inf
-            raise ValueError(f"{what} overflowed at iteration {k}") from exc
-    size = int(np.prod(shape))
-    if value.size != size:
-        raise ValueError(f"{what} must have {size} element(s) (shape {shape}), "
-                         f"got shape {value.shape} at iteration {k}")
-    if not np.all(np.isfinite(value)):
-        raise ValueError(f"{what} is not finite (NaN or inf) at iteration {k}")
-    return value.reshape(shape)
-
-
-def _check_iterate(x: np.ndarray, k: int) -> None:
-    """A step that overflowed leaves no iterate to evaluate: say where it happened."""
-    if not np.all(np.isfinite(x)):
-        raise ValueError(f"the iterate became non-finite at iteration {k}: the method diverged")
-
-
-def _check_options(tol: float, max_iter: int) -> None:
-    if not tol > 0:
-        raise ValueError(f"tol must be positive, got {tol}")
-    if int(max_iter) != max_iter or max_iter < 0:
-        raise ValueError(f"max_iter must be a non-negative integer, got {max_iter}")
-
-
 # --------------------------------------------------------------------------- roots
 
 def newton_root(f: Callable[[float], float], df: Callable[[float], float], x0: float,
@@ -175,7 +143,8 @@ def newton_root(f: Callable[[float], float], df: Callable[[float], float], x0: f
         If ``f'(x_k) = 0`` (the tangent is flat: no intersection with the axis), if a value
         or an iterate is not finite, or if ``x0`` is not a finite scalar.
     """
-    _check_options(tol, max_iter)
+    tol = check_number(tol, "tol", low=0, strict=True, finite=False)
+    max_iter = check_int(max_iter, "max_iter", low=0)
     x = float(as_float_array(x0, "x0", ndim=0))
     fx = float(_call(f, x, "f(x)", 0, ()))
     trace, values = [x], [abs(fx)]
@@ -189,7 +158,6 @@ def newton_root(f: Callable[[float], float], df: Callable[[float], float], x0: f
         dx = -fx / dfx  # (1)
         x = x + dx
         k += 1
-        _check_iterate(np.asarray(x), k)
         fx = float(_call(f, x, "f(x)", k, ()))
         trace.append(x)
         values.append(abs(fx))
@@ -230,10 +198,10 @@ def newton_direction(g: ArrayLike, H: ArrayLike, what: str = "Hessian", k: int =
         raise ValueError(f"{what} must have shape {(g.size, g.size)}, got {H.shape}")
     try:
         dx = np.linalg.solve(H, -g)
-    except np.linalg.LinAlgError as exc:
-        raise ValueError(f"singular {what} at iteration {k}: the Newton step is undefined") from exc
+    except np.linalg.LinAlgError:  # exactly singular
+        dx = np.full_like(g, np.nan)
     if not np.all(np.isfinite(dx)):  # nearly singular: the solve "succeeds" with inf/NaN
-        raise ValueError(f"singular {what} at iteration {k}: the Newton step is not finite")
+        raise ValueError(f"singular {what} at iteration {k}: the Newton step is undefined")
     return dx
 
 
@@ -265,7 +233,8 @@ def newton_system(F: Callable[[np.ndarray], ArrayLike], J: Callable[[np.ndarray]
         If ``x0`` is not a finite 1-D array, shapes do not match, the Jacobian is singular,
         or a value is not finite.
     """
-    _check_options(tol, max_iter)
+    tol = check_number(tol, "tol", low=0, strict=True, finite=False)
+    max_iter = check_int(max_iter, "max_iter", low=0)
     x = as_float_array(x0, "x0", ndim=1).copy()
     n = x.size
     Fx = _call(F, x, "F(x)", 0, (n,))
@@ -273,11 +242,9 @@ def newton_system(F: Callable[[np.ndarray], ArrayLike], J: Callable[[np.ndarray]
     converged, message = not np.any(Fx), "F(x0) = 0"
     k = 0
     while not converged and k < max_iter:
-        Jx = _call(J, x, "J(x)", k, (n, n))
-        dx = newton_direction(Fx, Jx, what="Jacobian", k=k)  # (2)
+        dx = newton_direction(Fx, _call(J, x, "J(x)", k, (n, n)), what="Jacobian", k=k)  # (2)
         x = x + dx
         k += 1
-        _check_iterate(x, k)
         Fx = _call(F, x, "F(x)", k, (n,))
         trace.append(x.copy())
         values.append(np.linalg.norm(Fx))
@@ -333,8 +300,8 @@ def backtracking(f: Callable[[np.ndarray], float], x: ArrayLike, dx: ArrayLike, 
     method (the idea of the "approximate" line-search conditions of Hager and Zhang,
     SIAM J. Optim. 16, 2005). Far from the minimum the allowance is negligible.
     """
-    if not (0 < c < 1 and 0 < shrink < 1):
-        raise ValueError(f"need 0 < c < 1 and 0 < shrink < 1, got c={c}, shrink={shrink}")
+    c = check_number(c, "c", 0, 1, strict=True)
+    shrink = check_number(shrink, "shrink", 0, 1, strict=True)
     x = as_float_array(x, "x")
     dx = as_float_array(dx, "dx")
     g = as_float_array(g, "g")
@@ -401,40 +368,33 @@ def newton_minimize(f: Callable, grad: Callable, hess: Callable, x0: ArrayLike,
     descent). If backtracking finds no acceptable step, the run stops with
     ``converged=False`` and says so in ``message``.
     """
-    _check_options(tol, max_iter)
+    tol = check_number(tol, "tol", low=0, strict=True, finite=False)
+    max_iter = check_int(max_iter, "max_iter", low=0)
     x0 = as_float_array(x0, "x0", ndim=(0, 1))
     shape, n = x0.shape, x0.size
+    # The method works on vectors of n numbers; the caller's functions get the caller's shape.
+    f, grad, hess = (_in_shape(fn, shape) for fn in (f, grad, hess))
     x = x0.reshape(n).copy()
-
-    def outer(z: np.ndarray):  # the caller's functions see the caller's shape
-        return float(z[0]) if shape == () else z
-
-    def fun(z: np.ndarray) -> float:  # for the line search: no checks, it rejects NaN itself
-        return float(f(outer(z)))
-
-    fx = float(_call(f, outer(x), "f(x)", 0, ()))
-    g = _call(grad, outer(x), "grad(x)", 0, (n,))
+    fx = float(_call(f, x, "f(x)", 0, ()))
+    g = _call(grad, x, "grad(x)", 0, (n,))
     trace, values, steps = [x.copy()], [fx], []
     converged = bool(np.linalg.norm(g) <= tol)
     message = "gradient below tolerance" if converged else ""
     k = 0
     while not converged and k < max_iter:
-        H = _call(hess, outer(x), "hess(x)", k, (n, n))
-        dx = newton_direction(g, H, what="Hessian", k=k)  # (3)
+        dx = newton_direction(g, _call(hess, x, "hess(x)", k, (n, n)), k=k)  # (3)
+        t = 1.0
         if line_search:
             if not g @ dx < 0:  # H not positive definite here: fall back to steepest descent
                 dx = -g
-            t = backtracking(fun, x, dx, g, fx=fx)  # (4)
+            t = backtracking(f, x, dx, g, fx=fx)  # (4)
             if t == 0.0:
                 message = f"line search found no decrease at iteration {k}"
                 break
-        else:
-            t = 1.0
         x = x + t * dx  # (5)
         k += 1
-        _check_iterate(x, k)
-        fx = float(_call(f, outer(x), "f(x)", k, ()))
-        g = _call(grad, outer(x), "grad(x)", k, (n,))
+        fx = float(_call(f, x, "f(x)", k, ()))
+        g = _call(grad, x, "grad(x)", k, (n,))
         trace.append(x.copy())
         values.append(fx)
         steps.append(t)
@@ -442,10 +402,8 @@ def newton_minimize(f: Callable, grad: Callable, hess: Callable, x0: ArrayLike,
         message = "gradient below tolerance" if converged else message
     if not converged and not message:
         message = f"no convergence in {max_iter} steps"
-    trace_arr = np.array(trace)
-    return NewtonResult(x=outer(x) if shape == () else x, fun=fx, n_iter=k,
-                        converged=converged,
-                        trace=trace_arr[:, 0] if shape == () else trace_arr,
+    return NewtonResult(x=float(x[0]) if shape == () else x, fun=fx, n_iter=k,
+                        converged=converged, trace=np.array(trace).reshape(-1, *shape),
                         values=np.array(values), step_sizes=np.array(steps), message=message)
 
 
@@ -489,3 +447,36 @@ def convergence_order(errors: ArrayLike) -> float:
     see :func:`convergence_orders` for the input requirements and errors raised.
     """
     return float(convergence_orders(errors)[-1])
+
+
+# --------------------------------------------------------------------------- evaluations
+
+def _call(fn: Callable, x: np.ndarray | float, what: str, k: int,
+          shape: tuple[int, ...]) -> np.ndarray:
+    """``fn(x)`` as a finite float array of ``shape``, or a ValueError naming the iteration."""
+    if not np.all(np.isfinite(x)):  # a step overflowed: there is no iterate to evaluate
+        raise ValueError(f"the iterate became non-finite at iteration {k}: the method diverged")
+    # Overflow inside the user's function becomes our ValueError below, not a RuntimeWarning.
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        try:
+            value = np.asarray(fn(x), dtype=float)
+        except OverflowError as exc:  # Python floats raise instead of returning inf
+            raise ValueError(f"{what} overflowed at iteration {k}") from exc
+    size = int(np.prod(shape))
+    if value.size != size:
+        raise ValueError(f"{what} must have {size} element(s) (shape {shape}), "
+                         f"got shape {value.shape} at iteration {k}")
+    if not np.all(np.isfinite(value)):
+        raise ValueError(f"{what} is not finite (NaN or inf) at iteration {k}")
+    return value.reshape(shape)
+
+
+def _in_shape(fn: Callable, shape: tuple[int, ...]) -> Callable:
+    """``fn`` for the method's vectors of n numbers: a scalar problem's ``fn`` gets a float."""
+    if shape != ():
+        return fn
+
+    def on_float(z: np.ndarray):
+        return fn(float(z[0]))
+
+    return on_float

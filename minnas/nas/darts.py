@@ -26,7 +26,8 @@ The inner optimum is approximated by a single gradient step of size ``xi``,
 whose chain rule gives, with ``w' = w - xi grad_w L_train(w, alpha)``,
 
 .. math:: \nabla_\alpha L_{val}(w', \alpha)
-          - \xi \nabla^2_{\alpha, w} L_{train}(w, \alpha) \nabla_{w'} L_{val}(w', \alpha).  \qquad (7)
+          - \xi \nabla^2_{\alpha, w} L_{train}(w, \alpha) \nabla_{w'} L_{val}(w', \alpha).
+          \qquad (7)
 
 The matrix-vector product is a central finite difference with ``w^\pm = w \pm \epsilon
 \nabla_{w'} L_{val}(w', \alpha)`` and ``epsilon = 0.01 / ||grad_{w'} L_val||``:
@@ -64,6 +65,7 @@ from torch import nn
 from torch.func import functional_call
 from tqdm.auto import tqdm
 
+from minnas._validation import check_int, check_number
 from minnas.data import Splits
 from minnas.nas.ops import OPS, PRIMITIVES, FactorizedReduce, ReLUConvBN, batch_norm, conv_layer
 from minnas.train import evaluate, seed_everything
@@ -146,8 +148,7 @@ def derive_cell(
     n_nodes = int(round((np.sqrt(9 + 8 * w.shape[0]) - 3) / 2))
     if n_edges(n_nodes) != w.shape[0]:
         raise ValueError(f"{w.shape[0]} edges do not form a cell (expected n(n+3)/2 rows)")
-    if not 1 <= k <= 2:
-        raise ValueError(f"k must be 1 or 2 (a node has at least two inputs), got {k}")
+    k = check_int(k, "k", 1, 2)  # a node has at least two inputs
     allowed = np.array([name != "none" for name in primitives])
     if not allowed.any():
         raise ValueError("primitives must contain an operation other than 'none'")
@@ -169,8 +170,7 @@ def random_genotype(
 ) -> Genotype:
     """A cell drawn uniformly from the discrete space: two distinct inputs per node, each edge an
     operation other than ``none`` (the baseline every NAS method must beat)."""
-    if n_nodes < 1:
-        raise ValueError(f"n_nodes must be >= 1, got {n_nodes}")
+    n_nodes = check_int(n_nodes, "n_nodes", low=1)
     ops = [name for name in primitives if name != "none"]
     if not ops:
         raise ValueError("primitives must contain an operation other than 'none'")
@@ -267,8 +267,9 @@ class _Backbone(nn.Module):
 
     def _build(self, in_channels: int, n_classes: int, C: int, n_cells: int, n_nodes: int,
                dim: int, stem_multiplier: int, make_cell) -> None:
-        if n_cells < 1 or n_nodes < 1 or C < 2:
-            raise ValueError(f"need n_cells >= 1, n_nodes >= 1, C >= 2; got {n_cells}, {n_nodes}, {C}")
+        check_int(n_cells, "n_cells", low=1)
+        check_int(n_nodes, "n_nodes", low=1)
+        check_int(C, "C", low=2)
         Conv, BN = conv_layer(dim), batch_norm(dim)
         C_stem = stem_multiplier * C
         self.stem = nn.Sequential(Conv(in_channels, C_stem, 3, padding=1, bias=False), BN(C_stem))
@@ -314,21 +315,14 @@ class Network(_Backbone):
         The stem outputs ``stem_multiplier * C`` channels.
     """
 
-    def __init__(
-        self,
-        in_channels: int,
-        n_classes: int,
-        C: int = 8,
-        n_cells: int = 3,
-        n_nodes: int = 4,
-        primitives: tuple[str, ...] = PRIMITIVES,
-        dim: int = 2,
-        stem_multiplier: int = 3,
-    ) -> None:
+    def __init__(self, in_channels: int, n_classes: int, C: int = 8, n_cells: int = 3,
+                 n_nodes: int = 4, primitives: tuple[str, ...] = PRIMITIVES, dim: int = 2,
+                 stem_multiplier: int = 3) -> None:
         super().__init__()
         if n_cells < 3:
             # With fewer cells every cell is a reduction cell and alpha_normal would be unused.
-            raise ValueError(f"the supernet needs n_cells >= 3 (normal and reduction), got {n_cells}")
+            raise ValueError(f"the supernet needs n_cells >= 3 (normal and reduction), "
+                             f"got {n_cells}")
         unknown = [name for name in primitives if name not in OPS]
         if unknown or not primitives:
             raise ValueError(f"unknown primitives {unknown}; choose from {sorted(OPS)}")
@@ -396,8 +390,7 @@ class Architect:
         weight_decay: float = 1e-3,
         second_order: bool = False,
     ) -> None:
-        if lr <= 0:
-            raise ValueError(f"lr must be positive, got {lr}")
+        check_number(lr, "lr", low=0, strict=True)
         self.model, self.second_order = model, second_order
         self.optimizer = torch.optim.Adam(
             model.arch_parameters(), lr=lr, betas=betas, weight_decay=weight_decay
@@ -496,16 +489,8 @@ class DiscreteCell(nn.Module):
 class DiscreteNetwork(_Backbone):
     """The network a :class:`Genotype` describes, built to be trained from scratch."""
 
-    def __init__(
-        self,
-        genotype: Genotype,
-        in_channels: int,
-        n_classes: int,
-        C: int = 8,
-        n_cells: int = 3,
-        dim: int = 2,
-        stem_multiplier: int = 3,
-    ) -> None:
+    def __init__(self, genotype: Genotype, in_channels: int, n_classes: int, C: int = 8,
+                 n_cells: int = 3, dim: int = 2, stem_multiplier: int = 3) -> None:
         super().__init__()
         for name, _ in genotype.normal + genotype.reduce:
             if name not in OPS:
@@ -589,10 +574,8 @@ def search(
     The weights train on ``data``'s training split, ``alpha`` on its validation split; the
     test split is left for judging the derived network. Returns a :class:`SearchResult`.
     """
-    if epochs < 1 or not 0 <= warmup_epochs < epochs:
-        raise ValueError(
-            f"need epochs >= 1 and 0 <= warmup_epochs < epochs, got {epochs}, {warmup_epochs}"
-        )
+    epochs = check_int(epochs, "epochs", low=1)
+    warmup_epochs = check_int(warmup_epochs, "warmup_epochs", 0, epochs - 1)
     seed_everything(seed)
     train = data.loader("train", batch_size, seed=seed)
     val = data.loader("val", batch_size, seed=seed + 1)

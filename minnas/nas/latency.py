@@ -22,8 +22,8 @@ A single timing is noise: other processes, the CPU's clock, the memory caches. S
     pair once before round :math:`r + 1` starts, and each entry is the median over all its
     rounds. A burst of load from another process then slows all entries a little rather than a
     few entries a lot, which would change their order;
-(4) the thread count is fixed (``threads=1`` by default) and restored afterwards: with another
-    busy process, two torch threads can be many times slower than one.
+(4) the thread count is fixed (``threads=1`` by default) and restored afterwards, so that the
+    entries of a table, and the tables of one machine, are measured alike.
 
 Other processes only ever *add* time to a pass (an interrupted pass, a cache refilled), never
 remove it, so the samples are a floor plus a tail to the right. When more than half of the
@@ -63,6 +63,7 @@ from scipy import stats
 from torch import nn
 from tqdm.auto import tqdm
 
+from minnas._validation import as_float_array, check_int
 from minnas.nas.ops import count_flops, count_params
 
 __all__ = [
@@ -118,36 +119,15 @@ class Timing:
 
     def stat(self, statistic: str = "median") -> float:
         """``"median"``, ``"q1"`` (lower quartile) or ``"min"``, in microseconds."""
-        if statistic == "median":
-            return self.median_us
-        if statistic == "q1":
-            return self.q1_us
-        if statistic == "min":
-            return self.min_us
-        raise ValueError(f"statistic must be one of {STATISTICS}, got {statistic!r}")
+        return getattr(self, f"{_check_statistic(statistic)}_us")  # median_us, q1_us or min_us
 
     @classmethod
-    def from_samples(cls, samples_us: Sequence[float]) -> "Timing":
+    def from_samples(cls, samples_us: Sequence[float]) -> Timing:
         """Median and quartiles of ``samples_us``."""
         if len(samples_us) == 0:
             raise ValueError("a Timing needs at least one sample")
         q1, median, q3 = np.percentile(samples_us, [25, 50, 75])
         return cls(float(median), float(q1), float(q3), [float(s) for s in samples_us])
-
-
-def _check_counts(**counts: int) -> None:
-    """Every keyword must be an integer at least 1 (``warmup`` at least 0)."""
-    for name, value in counts.items():
-        low = 0 if name == "warmup" else 1
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-
-
-def _check_shape(shape: Sequence[int], name: str = "input_shape") -> tuple[int, ...]:
-    shape = tuple(shape)
-    if not shape or not all(isinstance(s, (int, np.integer)) and s >= 1 for s in shape):
-        raise ValueError(f"{name} must be a non-empty tuple of positive integers, got {shape!r}")
-    return tuple(int(s) for s in shape)
 
 
 def _example_input(module: nn.Module, input_shape: tuple[int, ...], batch_size: int):
@@ -177,8 +157,11 @@ def _interleaved(modules: Sequence[tuple[nn.Module, tuple[int, ...]]], *, batch_
     Every module runs in eval mode and without autograd; modes and the thread count are
     restored afterwards.
     """
-    _check_counts(batch_size=batch_size, warmup=warmup, repeats=repeats, rounds=rounds,
-                  threads=threads)
+    batch_size = check_int(batch_size, "batch_size", low=1)
+    warmup = check_int(warmup, "warmup", low=0)
+    repeats = check_int(repeats, "repeats", low=1)
+    rounds = check_int(rounds, "rounds", low=1)
+    threads = check_int(threads, "threads", low=1)
     inputs = [_example_input(m, _check_shape(shape), batch_size) for m, shape in modules]
     modes = [m.training for m, _ in modules]
     old_threads = torch.get_num_threads()
@@ -317,19 +300,20 @@ class LatencyTable:
         the overhead, in microseconds."""
         if len(arch) != self.n_layers:
             raise ValueError(f"arch has {len(arch)} blocks, the table {self.n_layers} layers")
-        return self.overhead_us + sum(self.latency(l, block) for l, block in enumerate(arch))
+        return self.overhead_us + sum(self.latency(layer, block)
+                                      for layer, block in enumerate(arch))
 
     def save(self, path: str | Path) -> None:
         """Write the table as JSON."""
         Path(path).write_text(json.dumps(asdict(self), indent=1))
 
     @classmethod
-    def load(cls, path: str | Path) -> "LatencyTable":
+    def load(cls, path: str | Path) -> LatencyTable:
         """Read a table written by :meth:`save`, checking every field."""
         return cls.from_dict(json.loads(Path(path).read_text()))
 
     @classmethod
-    def from_dict(cls, data: dict) -> "LatencyTable":
+    def from_dict(cls, data: dict) -> LatencyTable:
         """A table from its JSON dictionary; ``ValueError`` naming the first problem found."""
         if not isinstance(data, dict):
             raise ValueError(f"a latency table must be a JSON object, got {type(data).__name__}")
@@ -337,14 +321,12 @@ class LatencyTable:
         missing = [name for name in cls.__dataclass_fields__ if name not in data]
         if missing:
             raise ValueError(f"latency table lacks the fields {missing}")
-        if data["statistic"] not in STATISTICS:
-            raise ValueError(f"statistic must be one of {STATISTICS}, got {data['statistic']!r}")
+        _check_statistic(data["statistic"])
         for name in ("device", "torch_version"):
             if not isinstance(data[name], str):
                 raise ValueError(f"{name} must be a string, got {data[name]!r}")
         for name in ("batch_size", "threads"):
-            if isinstance(data[name], bool) or not isinstance(data[name], int):
-                raise ValueError(f"{name} must be an integer, got {data[name]!r}")
+            check_int(data[name], name)
         if not _is_number(data["overhead_us"]):
             raise ValueError(f"overhead_us must be a number, got {data['overhead_us']!r}")
         _check_nested(data["entries"], "entries")
@@ -353,25 +335,6 @@ class LatencyTable:
                 {k: set(v) for k, v in data["entries"].items()}:
             raise ValueError("spread must have the same layers and blocks as entries")
         return cls(**{name: data[name] for name in cls.__dataclass_fields__})
-
-
-def _is_number(x: object) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and np.isfinite(x)
-
-
-def _check_nested(table: object, name: str) -> None:
-    """``table`` must map "0", "1", ... to non-empty {block: finite number} dictionaries."""
-    if not isinstance(table, dict) or not table:
-        raise ValueError(f"{name} must be a non-empty object of layers")
-    if sorted(table) != sorted(str(l) for l in range(len(table))):
-        raise ValueError(f"{name} must have the layers '0'..'{len(table) - 1}', got {list(table)}")
-    for layer, row in table.items():
-        if not isinstance(row, dict) or not row:
-            raise ValueError(f"{name}[{layer!r}] must be a non-empty object of blocks")
-        for block, value in row.items():
-            if not _is_number(value) or value < 0:
-                raise ValueError(f"{name}[{layer!r}][{block!r}] must be a number >= 0, "
-                                 f"got {value!r}")
 
 
 def build_table(make_block: Callable[[int, str], nn.Module],
@@ -409,26 +372,24 @@ def build_table(make_block: Callable[[int, str], nn.Module],
     -------
     LatencyTable
     """
-    if statistic not in STATISTICS:
-        raise ValueError(f"statistic must be one of {STATISTICS}, got {statistic!r}")
-    if len(input_shapes) != len(choices) or not choices:
-        raise ValueError(f"need one input shape per layer and at least one layer; got "
-                         f"{len(input_shapes)} shapes and {len(choices)} layers of choices")
+    _check_statistic(statistic)
+    if len(input_shapes) != len(choices) or not choices or not all(choices):
+        raise ValueError(f"need one input shape per layer and at least one block to measure in "
+                         f"every layer (of at least one); got {len(input_shapes)} shapes for the "
+                         f"choices {[list(blocks) for blocks in choices]}")
     if (overhead_module is None) != (overhead_shape is None):
         raise ValueError("give overhead_module and overhead_shape together, or neither")
-    keys = [(l, block) for l, blocks in enumerate(choices) for block in blocks]
-    if any(not blocks for blocks in choices):
-        raise ValueError("every layer needs at least one block to measure")
-    modules = [(make_block(l, block), tuple(input_shapes[l])) for l, block in keys]
+    keys = [(layer, block) for layer, blocks in enumerate(choices) for block in blocks]
+    modules = [(make_block(layer, block), tuple(input_shapes[layer])) for layer, block in keys]
     if overhead_module is not None:
         modules.append((overhead_module, tuple(overhead_shape)))
     timings = _interleaved(modules, batch_size=batch_size, warmup=warmup, repeats=repeats,
                            rounds=rounds, threads=threads, progress=progress, desc="table")
-    entries: dict[str, dict[str, float]] = {str(l): {} for l in range(len(choices))}
-    spread: dict[str, dict[str, float]] = {str(l): {} for l in range(len(choices))}
-    for (l, block), timing in zip(keys, timings):
-        entries[str(l)][block] = timing.stat(statistic)
-        spread[str(l)][block] = timing.iqr_us
+    entries: dict[str, dict[str, float]] = {str(layer): {} for layer in range(len(choices))}
+    spread: dict[str, dict[str, float]] = {str(layer): {} for layer in range(len(choices))}
+    for (layer, block), timing in zip(keys, timings):
+        entries[str(layer)][block] = timing.stat(statistic)
+        spread[str(layer)][block] = timing.iqr_us
     overhead = timings[-1].stat(statistic) if overhead_module is not None else 0.0
     return LatencyTable(entries, spread, overhead, batch_size=batch_size, threads=threads,
                         statistic=statistic)
@@ -451,15 +412,11 @@ def fidelity(predicted: Sequence[float], measured: Sequence[float]) -> dict[str,
         ``spearman``, ``kendall`` (rank correlations), ``mean_rel_error``, ``max_rel_error``
         (of ``|pred - meas| / meas``), ``ratio`` (median of ``meas / pred``) and ``n``.
     """
-    p = np.asarray(predicted, dtype=float)
-    m = np.asarray(measured, dtype=float)
-    if p.ndim != 1 or p.shape != m.shape:
-        raise ValueError(f"predicted and measured must be 1-D of equal length, got shapes "
-                         f"{p.shape} and {m.shape}")
-    if len(p) < 3:
-        raise ValueError(f"fidelity needs at least 3 architectures, got {len(p)}")
-    if not (np.all(np.isfinite(p)) and np.all(np.isfinite(m))):
-        raise ValueError("predicted and measured must be finite")
+    p = as_float_array(predicted, "predicted", ndim=1)
+    m = as_float_array(measured, "measured", ndim=1)
+    if len(p) != len(m) or len(p) < 3:
+        raise ValueError(f"fidelity needs predicted and measured of equal length, at least 3 "
+                         f"architectures; got {len(p)} and {len(m)}")
     if np.any(m <= 0) or np.any(p <= 0):
         raise ValueError("latencies must be positive")
     rel = np.abs(p - m) / m
@@ -523,3 +480,39 @@ def busy_verdict(timings: Sequence[Timing], predicted: Sequence[float] | None = 
             reasons.append(f"measured / predicted ({statistic}) is {ratio:.2f}, outside "
                            f"[{1 / max_ratio:.2f}, {max_ratio:.2f}]")
     return {"busy": bool(reasons), "spread": spread, "ratio": ratio, "reasons": reasons}
+
+
+# ----------------------------------------------------------------------------------------------
+# Input checks
+# ----------------------------------------------------------------------------------------------
+def _check_statistic(statistic: str) -> str:
+    """``statistic`` itself, after checking that it is one of :data:`STATISTICS`."""
+    if statistic not in STATISTICS:
+        raise ValueError(f"statistic must be one of {STATISTICS}, got {statistic!r}")
+    return statistic
+
+
+def _check_shape(shape: Sequence[int], name: str = "input_shape") -> tuple[int, ...]:
+    shape = tuple(shape)
+    if not shape or not all(isinstance(s, (int, np.integer)) and s >= 1 for s in shape):
+        raise ValueError(f"{name} must be a non-empty tuple of positive integers, got {shape!r}")
+    return tuple(int(s) for s in shape)
+
+
+def _is_number(x: object) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and np.isfinite(x)
+
+
+def _check_nested(table: object, name: str) -> None:
+    """``table`` must map "0", "1", ... to non-empty {block: finite number} dictionaries."""
+    if not isinstance(table, dict) or not table:
+        raise ValueError(f"{name} must be a non-empty object of layers")
+    if sorted(table) != sorted(str(layer) for layer in range(len(table))):
+        raise ValueError(f"{name} must have the layers '0'..'{len(table) - 1}', got {list(table)}")
+    for layer, row in table.items():
+        if not isinstance(row, dict) or not row:
+            raise ValueError(f"{name}[{layer!r}] must be a non-empty object of blocks")
+        for block, value in row.items():
+            if not _is_number(value) or value < 0:
+                raise ValueError(f"{name}[{layer!r}][{block!r}] must be a number >= 0, "
+                                 f"got {value!r}")

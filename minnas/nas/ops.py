@@ -30,10 +30,12 @@ hardware-aware search compares with measured latency.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import nn
+
+from minnas._validation import check_choice, check_int
 
 __all__ = [
     "OPS",
@@ -55,20 +57,18 @@ __all__ = [
 ]
 
 
-def _check_dim(dim: int) -> None:
-    if dim not in (1, 2):
-        raise ValueError(f"dim must be 1 (signals) or 2 (images), got {dim!r}")
+_DIMS = (1, 2)  # 1: signals (N, C, L); 2: images (N, C, H, W)
 
 
 def conv_layer(dim: int) -> type[nn.Module]:
     """``nn.Conv1d`` for signals (``dim=1``), ``nn.Conv2d`` for images (``dim=2``)."""
-    _check_dim(dim)
+    check_choice(dim, "dim", _DIMS)
     return nn.Conv1d if dim == 1 else nn.Conv2d
 
 
 def batch_norm(dim: int) -> type[nn.Module]:
     """``nn.BatchNorm1d`` or ``nn.BatchNorm2d``, matching :func:`conv_layer`."""
-    _check_dim(dim)
+    check_choice(dim, "dim", _DIMS)
     return nn.BatchNorm1d if dim == 1 else nn.BatchNorm2d
 
 
@@ -82,7 +82,7 @@ class Zero(nn.Module):
 
     def __init__(self, stride: int = 1, dim: int = 2) -> None:
         super().__init__()
-        _check_dim(dim)
+        check_choice(dim, "dim", _DIMS)
         self.stride, self.dim = stride, dim
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -144,13 +144,7 @@ class DilConv(nn.Sequential):
     """
 
     def __init__(
-        self,
-        C_in: int,
-        C_out: int,
-        kernel: int,
-        stride: int = 1,
-        dilation: int = 2,
-        dim: int = 2,
+        self, C_in: int, C_out: int, kernel: int, stride: int = 1, dilation: int = 2, dim: int = 2,
         affine: bool = True,
     ) -> None:
         Conv, BN = conv_layer(dim), batch_norm(dim)
@@ -183,23 +177,21 @@ class Pool(nn.Module):
 
     def __init__(self, kind: str, stride: int = 1, dim: int = 2) -> None:
         super().__init__()
-        _check_dim(dim)
+        check_choice(dim, "dim", _DIMS)
+        check_choice(kind, "pooling kind", ("max", "avg"))
         if kind == "max":
             self.pool = (nn.MaxPool1d if dim == 1 else nn.MaxPool2d)(3, stride, padding=1)
-        elif kind == "avg":
+        else:
             Avg = nn.AvgPool1d if dim == 1 else nn.AvgPool2d
             self.pool = Avg(3, stride, padding=1, count_include_pad=False)
-        else:
-            raise ValueError(f"pooling kind must be 'max' or 'avg', got {kind!r}")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.pool(x)
 
 
 def _skip(C: int, stride: int, dim: int, affine: bool) -> nn.Module:
-    _check_dim(dim)
-    if stride not in (1, 2):
-        raise ValueError(f"skip_connect supports stride 1 or 2, got {stride!r}")
+    check_choice(dim, "dim", _DIMS)
+    check_choice(stride, "skip_connect stride", (1, 2))
     return Identity() if stride == 1 else FactorizedReduce(C, C, dim, affine)
 
 
@@ -253,10 +245,8 @@ class MBConv(nn.Module):
         super().__init__()
         if kernel < 1 or kernel % 2 == 0:
             raise ValueError(f"kernel must be a positive odd integer, got {kernel!r}")
-        if expand < 1:
-            raise ValueError(f"expand must be >= 1, got {expand!r}")
-        if stride not in (1, 2):
-            raise ValueError(f"stride must be 1 or 2, got {stride!r}")
+        check_int(expand, "expand", low=1)
+        check_choice(stride, "stride", (1, 2))
         Conv, BN = conv_layer(dim), batch_norm(dim)
         hidden = C_in * expand
         self.kernel, self.expand, self.stride = kernel, expand, stride
