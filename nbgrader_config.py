@@ -22,7 +22,8 @@ from grader import feedback
 c = get_config()  # noqa: F821 - provided by traitlets when it loads this file
 
 course = Path(__file__).resolve().parent
-grading = Path(os.environ.get("MINNAS_GRADING_DIR") or Path.home() / "minnas-grading").expanduser().resolve()
+grading = Path(os.environ.get("MINNAS_GRADING_DIR") or Path.home() / "minnas-grading")
+grading = grading.expanduser().resolve()
 grading.mkdir(parents=True, exist_ok=True)  # SQLite creates the gradebook, not its folder
 
 c.CourseDirectory.course_id = "minnas"

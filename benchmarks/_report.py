@@ -47,7 +47,8 @@ def write_section(path: Path, section: str, body: str) -> None:
     text = path.read_text() if path.exists() else "# Benchmark results\n"
     pattern = re.compile(rf"^{re.escape(section)}\n.*?(?=^## |\Z)", re.S | re.M)
     new = f"{section}\n\n{body.strip()}\n\n"
-    text = pattern.sub(lambda _: new, text) if pattern.search(text) else text.rstrip() + "\n\n" + new
+    text = (pattern.sub(lambda _: new, text) if pattern.search(text)
+            else text.rstrip() + "\n\n" + new)
     path.write_text(text.rstrip() + "\n")
 
 

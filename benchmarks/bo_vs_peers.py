@@ -272,7 +272,8 @@ def main(argv: list[str] | None = None) -> None:
         "(OMP/BLAS, torch).",
         "",
         f"Versions: {versions(PEERS)}"
-        + ("; BoTorch is not installed here, so it is not compared." if "botorch not installed" in versions(["botorch"]) else "."),
+        + ("; BoTorch is not installed here, so it is not compared."
+           if "botorch not installed" in versions(["botorch"]) else "."),
         "",
         f"{len(args.seeds)} seeds ({', '.join(map(str, args.seeds))}), {args.n_calls} "
         "evaluations per run, 10 of them initial design for every model-based method. "

@@ -24,7 +24,7 @@ seconds (total and per epoch) and the retraining time. Everything runs on one to
 
 Usage (from the repository root)::
 
-    python benchmarks/darts.py                                  # full run (~40 min); updates RESULTS.md
+    python benchmarks/darts.py  # full run (~40 min); updates RESULTS.md
     python benchmarks/darts.py --seeds 0 --random 3 --variants first-order --long-epochs 0 --out ""
 """
 

@@ -1,4 +1,4 @@
-"""Grading a class: plain sequential ``nbgrader autograde`` vs our parallel grader with ``--jobs 2``.
+"""Grading a class: plain sequential ``nbgrader autograde`` vs our parallel grader, ``--jobs 2``.
 
 Why: :func:`grader.course.autograde` splits nbgrader's autograde into worker processes that
 execute notebooks and one process that writes the gradebook, so that a class grades several
@@ -15,8 +15,8 @@ Measured in one run, in this order, ``--repeats`` times (default 1):
 
 1. **nbgrader, sequential.** A fresh course folder whose ``nbgrader_config.py`` is the
    configuration of :func:`grader.course.nbgrader_api` (same root, solutions, release folder,
-   SQLite gradebook, ``Execute.timeout`` 120 s, kernel arguments, ``IgnorePattern`` and the
-   rest of the repository's ``nbgrader_config.py``); the lessons are registered with
+   SQLite gradebook, ``Execute.timeout`` 120 s, ``IgnorePattern`` and the rest of the
+   repository's ``nbgrader_config.py``) and our kernel arguments; the lessons are registered with
    ``nbgrader generate_assignment L --force --create`` (not timed) and the submissions copied to
    ``submitted/<student>/<lesson>/``. Timed: ``nbgrader autograde L --force --create`` as a
    subprocess, once per lesson, with ``OMP/OPENBLAS/MKL_NUM_THREADS=1``.
@@ -37,7 +37,8 @@ is listed and the script exits with status 1. Feedback is off for both.
 Usage (from the repository root)::
 
     python benchmarks/grading.py                   # 40 notebooks, 1 repeat; updates RESULTS.md
-    python benchmarks/grading.py --quick --out ""  # smoke test: 10 notebooks (all 4 samples), prints only
+    python benchmarks/grading.py --quick --out ""  # smoke test: 10 notebooks (all 4 samples),
+                                                   # prints only
 """
 
 from __future__ import annotations
@@ -57,11 +58,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import machine, versions, write_section  # noqa: E402
+from _report import machine, versions, write_section
 
-from nbgrader.api import Gradebook, MissingEntry  # noqa: E402
+from nbgrader.api import Gradebook, MissingEntry
 
-from grader import course  # noqa: E402
+from grader import course, execute
+from grader.sandbox import THREAD_VARIABLES
 
 SECTION = "## Grading a class: sequential nbgrader vs `--jobs 2`"
 LESSONS = ("01_least_squares", "02_newton", "03_entropy")
@@ -69,7 +71,6 @@ SAMPLES = ("perfect", "partial", "blank", "broken")
 FULL_SUBMISSIONS = 40
 # 10, not fewer: student s04, the first copy of `broken`, hands in lesson 01.
 QUICK_SUBMISSIONS = 10
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 # nbgrader logs as "[AutogradeApp | WARNING] ..." on stderr.
 NBGRADER_PROBLEM = re.compile(r"\| (WARNING|ERROR|CRITICAL)\]")
 
@@ -96,7 +97,8 @@ class Run:
 # -- the class ---------------------------------------------------------------------------------
 
 def build_class(dest: Path, n: int) -> list[Pair]:
-    """Write ``n`` submissions to ``dest/<student>/<lesson>/<lesson>.ipynb``; the (student, lesson) pairs."""
+    """Write ``n`` submissions to ``dest/<student>/<lesson>/<lesson>.ipynb``; the
+    (student, lesson) pairs."""
     pairs = []
     for i in range(n):
         k = i // len(LESSONS) + 1  # student number, from 1
@@ -115,13 +117,16 @@ def lessons_of(pairs: list[Pair]) -> list[str]:
 # -- 1. plain nbgrader -------------------------------------------------------------------------
 
 def write_nbgrader_config(root: Path) -> None:
-    """``root/nbgrader_config.py`` with the configuration of :func:`course.nbgrader_api` for ``root``.
+    """``root/nbgrader_config.py`` with the configuration of :func:`course.nbgrader_api` for
+    ``root``.
 
     Taken from ``nbgrader_api`` itself, so that the baseline cannot drift from our settings.
     ``NbGraderAPI.log_level`` is left out: it quiets the API object, and the command-line apps
     should log as plain nbgrader does; so is ``GenerateFeedback`` (feedback is off for both).
     """
     config = course.nbgrader_api(root, root / "release").config
+    # The kernel arguments of our grader, which keep the kernel's start-up notices out of the log.
+    config.Execute.extra_arguments = execute.KERNEL_ARGS
     lines = ["c = get_config()  # noqa: F821"]
     for section, values in config.items():
         if section in ("NbGraderAPI", "GenerateFeedback"):
@@ -132,11 +137,13 @@ def write_nbgrader_config(root: Path) -> None:
 
 def _literal(value) -> str:
     """``value`` as Python source; a class as its import path, which traitlets' Type accepts."""
-    return repr(f"{value.__module__}.{value.__qualname__}") if isinstance(value, type) else repr(value)
+    return (repr(f"{value.__module__}.{value.__qualname__}") if isinstance(value, type)
+            else repr(value))
 
 
 def nbgrader_env() -> dict[str, str]:
-    """The environment of the ``nbgrader`` commands: single-threaded BLAS, this venv first on PATH."""
+    """The environment of the ``nbgrader`` commands: single-threaded BLAS, this venv
+    first on PATH."""
     env = dict(os.environ)
     env.update({name: "1" for name in THREAD_VARIABLES})
     # nbgrader runs `alembic` from PATH; it sits next to this interpreter.
@@ -147,8 +154,8 @@ def nbgrader_env() -> dict[str, str]:
 def nbgrader(root: Path, args: list[str], log: Path) -> subprocess.CompletedProcess:
     """``nbgrader ARGS`` in the course folder ``root``; its stdout and stderr go to ``log``."""
     with log.open("w") as out:
-        return subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=root, env=nbgrader_env(),
-                              stdout=out, stderr=subprocess.STDOUT, check=False)
+        return subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=root,
+                              env=nbgrader_env(), stdout=out, stderr=subprocess.STDOUT, check=False)
 
 
 def run_nbgrader(root: Path, submissions: Path, pairs: list[Pair], repeat: int) -> Run:
@@ -165,8 +172,8 @@ def run_nbgrader(root: Path, submissions: Path, pairs: list[Pair], repeat: int) 
         if done.returncode:
             problems.append(f"`nbgrader generate_assignment {lesson}` exited {done.returncode} "
                             f"(log: {logs / f'generate_assignment-{lesson}.log'})")
-    notes.append(f"registering {len(lessons_of(pairs))} lessons took {time.perf_counter() - start:.1f} s "
-                 "(not timed)")
+    notes.append(f"registering {len(lessons_of(pairs))} lessons took "
+                 f"{time.perf_counter() - start:.1f} s (not timed)")
     for student, lesson in pairs:
         shutil.copytree(submissions / student / lesson, root / "submitted" / student / lesson)
 
@@ -179,16 +186,18 @@ def run_nbgrader(root: Path, submissions: Path, pairs: list[Pair], repeat: int) 
 
     for lesson, code in codes.items():
         if code:
-            problems.append(f"`nbgrader autograde {lesson}` exited {code} (log: {logs / f'autograde-{lesson}.log'})")
+            problems.append(f"`nbgrader autograde {lesson}` exited {code} (log: "
+                            f"{logs / f'autograde-{lesson}.log'})")
     flagged = [line.strip() for log in sorted(logs.glob("autograde-*.log"))
                for line in log.read_text().splitlines() if NBGRADER_PROBLEM.search(line)]
     notes.append(f"{len(flagged)} WARNING/ERROR lines in nbgrader's autograde log")
-    return Run(repeat, "nbgrader, sequential", len(pairs), seconds, nbgrader_scores(root, pairs), notes,
-               problems)
+    return Run(repeat, "nbgrader, sequential", len(pairs), seconds, nbgrader_scores(root, pairs),
+               notes, problems)
 
 
 def nbgrader_scores(root: Path, pairs: list[Pair]) -> dict[Pair, float | None]:
-    """Each submission's total score in the gradebook of ``root``; ``None`` where none was recorded."""
+    """Each submission's total score in the gradebook of ``root``; ``None`` where
+    none was recorded."""
     scores: dict[Pair, float | None] = {}
     with Gradebook(f"sqlite:///{(root / 'gradebook.db').resolve()}") as gb:
         for student, lesson in pairs:
@@ -212,7 +221,8 @@ def run_ours(workdir: Path, submissions: Path, pairs: list[Pair], jobs: int, rep
     attention = [g for g in grades if g.needs_attention()]
     if attention:
         notes.append(f"{len(attention)} flagged for attention")
-    problems = [f"{g.student}/{g.lesson} {g.status}: {g.detail}" for g in grades if g.status != "graded"]
+    problems = [f"{g.student}/{g.lesson} {g.status}: {g.detail}" for g in grades
+                if g.status != "graded"]
     scores = {pair: results.grades[pair].score for pair in pairs}
     return Run(repeat, f"ours, jobs={jobs}", len(pairs), seconds, scores, notes, problems)
 
@@ -220,31 +230,36 @@ def run_ours(workdir: Path, submissions: Path, pairs: list[Pair], jobs: int, rep
 # -- comparing and reporting -------------------------------------------------------------------
 
 def differences(reference: Run, run: Run) -> list[str]:
-    """Submissions whose score in ``run`` is not exactly ``reference``'s (or is missing in either)."""
-    return [f"{s}/{lesson}: nbgrader: {reference.scores[s, lesson]}; {run.method}: {run.scores[s, lesson]}"
+    """Submissions whose score in ``run`` is not exactly ``reference``'s (or is
+    missing in either)."""
+    return [f"{s}/{lesson}: nbgrader: {reference.scores[s, lesson]}; {run.method}: "
+            f"{run.scores[s, lesson]}"
             for s, lesson in reference.scores
-            if reference.scores[s, lesson] is None or run.scores[s, lesson] != reference.scores[s, lesson]]
+            if reference.scores[s, lesson] is None
+            or run.scores[s, lesson] != reference.scores[s, lesson]]
 
 
 def table(runs: list[Run], repeats: int) -> list[str]:
     """The markdown table: every run, then the medians when there are several repeats."""
-    rows = ["| run | method | notebooks | wall s | notebooks/min | speed-up vs nbgrader | scores identical |",
+    rows = ["| run | method | notebooks | wall s | notebooks/min | speed-up vs nbgrader | "
+            "scores identical |",
             "|---|---|---|---|---|---|---|"]
-    by_repeat = {r: {run.method: run for run in runs if run.repeat == r} for r in range(1, repeats + 1)}
+    by_repeat = {r: {run.method: run for run in runs if run.repeat == r}
+                 for r in range(1, repeats + 1)}
     speedups: dict[str, list[float]] = {}
     differing: dict[str, int] = {}  # runs of a method with any score unlike nbgrader's
     for r, methods in by_repeat.items():
         reference = methods.pop("nbgrader, sequential")
-        rows.append(f"| {r} | {reference.method} | {reference.notebooks} | {reference.seconds:.1f} | "
-                    f"{reference.per_minute:.1f} | reference | reference |")
+        rows.append(f"| {r} | {reference.method} | {reference.notebooks} | {reference.seconds:.1f} "
+                    f"| {reference.per_minute:.1f} | reference | reference |")
         for run in methods.values():
             speedup = reference.seconds / run.seconds
             speedups.setdefault(run.method, []).append(speedup)
             diff = differences(reference, run)
             differing[run.method] = differing.get(run.method, 0) + bool(diff)
             same = "yes" if not diff else f"no ({len(diff)} of {run.notebooks} differ)"
-            rows.append(f"| {r} | {run.method} | {run.notebooks} | {run.seconds:.1f} | {run.per_minute:.1f} | "
-                        f"{speedup:.2f} | {same} |")
+            rows.append(f"| {r} | {run.method} | {run.notebooks} | {run.seconds:.1f} | "
+                        f"{run.per_minute:.1f} | {speedup:.2f} | {same} |")
     if repeats > 1:
         for method in dict.fromkeys(run.method for run in runs):
             mine = [run for run in runs if run.method == method]
@@ -252,11 +267,12 @@ def table(runs: list[Run], repeats: int) -> list[str]:
             rate = statistics.median(run.per_minute for run in mine)
             if method in speedups:
                 speedup = f"{statistics.median(speedups[method]):.2f}"
-                same = "yes, every run" if not differing[method] else f"no, in {differing[method]} of {repeats} runs"
+                same = ("yes, every run" if not differing[method]
+                        else f"no, in {differing[method]} of {repeats} runs")
             else:
                 speedup = same = "reference"
-            rows.append(f"| median of {repeats} | {method} | {mine[0].notebooks} | {wall:.1f} | {rate:.1f} | "
-                        f"{speedup} | {same} |")
+            rows.append(f"| median of {repeats} | {method} | {mine[0].notebooks} | {wall:.1f} | "
+                        f"{rate:.1f} | {speedup} | {same} |")
     return rows
 
 
@@ -264,18 +280,22 @@ def describe_class(pairs: list[Pair]) -> str:
     students = list(dict.fromkeys(s for s, _ in pairs))
     per_sample = {name: sum(SAMPLES[(int(s[1:]) - 1) % len(SAMPLES)] == name for s, _ in pairs)
                   for name in SAMPLES}
-    return (f"{len(pairs)} notebooks from {len(students)} students over {', '.join(lessons_of(pairs))}; "
-            "notebooks per sample student copied: " + ", ".join(f"{k} {v}" for k, v in per_sample.items()))
+    return (f"{len(pairs)} notebooks from {len(students)} students over "
+            f"{', '.join(lessons_of(pairs))}; notebooks per sample student copied: "
+            + ", ".join(f"{k} {v}" for k, v in per_sample.items()))
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--submissions", type=int, default=None,
-                        help=f"notebooks in the class (default {FULL_SUBMISSIONS}; {QUICK_SUBMISSIONS} with --quick)")
+                        help=f"notebooks in the class (default {FULL_SUBMISSIONS}; "
+                             f"{QUICK_SUBMISSIONS} with --quick)")
     parser.add_argument("--repeats", type=int, default=1, help="times the whole sequence is run")
     parser.add_argument("--no-jobs1", action="store_true", help="skip our grader with jobs=1")
-    parser.add_argument("--quick", action="store_true", help=f"a smoke test: {QUICK_SUBMISSIONS} notebooks")
-    parser.add_argument("--keep", action="store_true", help="keep the temporary folder (logs, gradebooks)")
+    parser.add_argument("--quick", action="store_true",
+                        help=f"a smoke test: {QUICK_SUBMISSIONS} notebooks")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the temporary folder (logs, gradebooks)")
     parser.add_argument("--out", default="benchmarks/RESULTS.md", help='"" prints only')
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
@@ -297,7 +317,8 @@ def main(argv: list[str] | None = None) -> int:
             for jobs in (2,) if args.no_jobs1 else (2, 1):
                 runs.append(run_ours(tmp / f"ours-jobs{jobs}-{r}", submissions, pairs, jobs, r))
             for run in runs[-(2 if args.no_jobs1 else 3):]:
-                print(f"run {r}, {run.method}: {run.seconds:.1f} s, {run.per_minute:.1f} notebooks/min; "
+                print(f"run {r}, {run.method}: {run.seconds:.1f} s, {run.per_minute:.1f} "
+                      "notebooks/min; "
                       + "; ".join(run.notes), flush=True)
     finally:
         if args.keep:
@@ -328,11 +349,12 @@ def main(argv: list[str] | None = None) -> int:
         "threads 1. nbgrader: one `nbgrader autograde LESSON --force --create` per lesson, in "
         "sequence, with the configuration of `course.nbgrader_api` (cell timeout 120 s, "
         "IgnorePattern); its time excludes registering the lessons (`generate_assignment`). Ours: "
-        "the whole `course.autograde(..., feedback=False, jobs=J)` call, which includes registering "
-        f"all {len(course.lesson_names())} lessons of solutions/ (a handicap to ours), the "
-        "integrity checks, the sandbox and writing grades.csv, report.md and the histogram. "
+        "the whole `course.autograde(..., feedback=False, jobs=J)` call, which includes "
+        f"registering all {len(course.lesson_names())} lessons of solutions/ (a handicap to ours), "
+        "the integrity checks, the sandbox and writing grades.csv, report.md and the histogram. "
         "Speed-up = nbgrader's wall time / the method's, in the same run"
-        + ("; the median row gives the median of the per-run speed-ups." if args.repeats > 1 else "."),
+        + ("; the median row gives the median of the per-run speed-ups." if args.repeats > 1
+           else "."),
         "",
         *table(runs, args.repeats),
         "",
@@ -348,7 +370,8 @@ def main(argv: list[str] | None = None) -> int:
         write_section(Path(args.out), SECTION, body)
     if mismatches or problems:
         print("FAILED: " + ("scores differ from nbgrader's" if mismatches else "")
-              + (" and " if mismatches and problems else "") + ("a grading step failed" if problems else ""),
+              + (" and " if mismatches and problems else "")
+              + ("a grading step failed" if problems else ""),
               file=sys.stderr)
         return 1
     return 0

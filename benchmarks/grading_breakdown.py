@@ -47,16 +47,16 @@ from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import machine, versions, write_section  # noqa: E402
+from _report import machine, versions, write_section
 
-from grader import config, course, execute, sandbox  # noqa: E402
-from grader.execute import Isolation, Task  # noqa: E402
-from grader.integrity import LessonSpec  # noqa: E402
+from grader import config, course, execute, sandbox
+from grader.execute import Isolation, Task
+from grader.integrity import LessonSpec
 
 REPO = Path(__file__).resolve().parents[1]
 STUDENT = "perfect"
-COLUMNS = ("register", "sanitise", "kernel start", "guard", "setup cell", "solution cells", "test cells",
-           "other cells", "client", "gradebook", "feedback")
+COLUMNS = ("register", "sanitise", "kernel start", "guard", "setup cell", "solution cells",
+           "test cells", "other cells", "client", "gradebook", "feedback")
 
 
 class Meter:
@@ -128,7 +128,8 @@ def grade_one(lesson: str, root: Path, meter: Meter) -> dict[str, float]:
     t = cpu_with_children()
     course.register(workdir, only=[lesson])
     costs["register"] = cpu_with_children() - t
-    spec = LessonSpec.from_notebooks(lesson, course._read(workdir / "release" / lesson / f"{lesson}.ipynb"),
+    spec = LessonSpec.from_notebooks(lesson,
+                                     course._read(workdir / "release" / lesson / f"{lesson}.ipynb"),
                                      course._read(course.SOLUTIONS / lesson / f"{lesson}.ipynb"))
     with course.gradebook(workdir) as gb:
         gb.update_or_create_student(STUDENT)
@@ -166,7 +167,8 @@ def cpu_with_children() -> float:
     none that outlive them: not while a kernel runs, whose time /proc gives)."""
     import resource
 
-    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    own, children = (resource.getrusage(resource.RUSAGE_SELF),
+                     resource.getrusage(resource.RUSAGE_CHILDREN))
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
@@ -202,12 +204,12 @@ def shares(rows: dict[str, dict[str, float]]) -> str:
         return f"{100 * sum(costs[c] for costs in rows.values() for c in columns) / total:.0f} %"
 
     return (f"Over these {len(rows)} notebooks ({total:.1f} CPU-s): the other cells (demos and "
-            f"experiments, no points) take {share('other cells')}; the floor (setup, solution and test "
-            f"cells) {share('setup cell', 'solution cells', 'test cells')}; registering the lesson "
-            f"{share('register')} (once per lesson and run, not per notebook; here each lesson gets a fresh "
-            f"gradebook); kernel start and the "
-            f"run-time guard {share('kernel start', 'guard')} (the first guard imports what the tests use, "
-            f"torch in 07-10); sanitising, client, gradebook and feedback "
+            f"experiments, no points) take {share('other cells')}; the floor (setup, solution and "
+            f"test cells) {share('setup cell', 'solution cells', 'test cells')}; registering the "
+            f"lesson {share('register')} (once per lesson and run, not per notebook; here each "
+            "lesson gets a fresh gradebook); kernel start and the "
+            f"run-time guard {share('kernel start', 'guard')} (the first guard imports what the "
+            "tests use, torch in 07-10); sanitising, client, gradebook and feedback "
             f"{share('sanitise', 'client', 'gradebook', 'feedback')}.")
 
 
@@ -237,21 +239,22 @@ def main(argv: list[str] | None = None) -> int:
     meter = Meter()
     instrument(meter)
     rows = {}
-    with course._single_threaded_kernels(), tempfile.TemporaryDirectory(prefix="breakdown-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="breakdown-") as tmp:
         for lesson in lessons:
             rows[lesson] = grade_one(lesson, Path(tmp) / lesson, meter)
             print(f"{lesson}: {sum(rows[lesson][c] for c in COLUMNS):.2f} CPU-s", flush=True)
     start = interpreter_start()
     body = "\n".join([
-        f"Command: `python benchmarks/grading_breakdown.py{' ' + ' '.join(args.lessons) if args.lessons else ''}`"
+        "Command: `python benchmarks/grading_breakdown.py"
+        f"{' ' + ' '.join(args.lessons) if args.lessons else ''}`"
         f" ({time.strftime('%Y-%m-%d')}). Machine: {machine()}. "
         f"{versions(['nbgrader', 'nbclient', 'ipykernel', 'torch'])}.",
         "",
-        f"CPU seconds to grade the sample student `{STUDENT}` of each lesson, step by step (see the "
-        "script's docstring for what each column holds), one notebook at a time, kernels sandboxed as "
-        f"when grading ({sandbox.detect(config.limits().memory_bytes)[0]}). *floor*: the setup "
-        "cell, the student's definitions and the test cells, which is what the grades need. "
-        f"Interpreter start of `python -m grader` (once per run): {start:.2f} CPU-s.",
+        f"CPU seconds to grade the sample student `{STUDENT}` of each lesson, step by step (see "
+        "the script's docstring for what each column holds), one notebook at a time, kernels "
+        f"sandboxed as when grading ({sandbox.detect(config.limits().memory_bytes)[0]}). *floor*: "
+        "the setup cell, the student's definitions and the test cells, which is what the grades "
+        f"need. Interpreter start of `python -m grader` (once per run): {start:.2f} CPU-s.",
         "",
         table(rows),
         "",

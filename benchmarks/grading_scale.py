@@ -36,7 +36,8 @@ class, to see whether writing grows with the gradebook). Then the throughput rat
 
 Usage (from the repository root)::
 
-    python benchmarks/grading_scale.py                              # 1,000 students; updates RESULTS.md
+    python benchmarks/grading_scale.py                              # 1,000 students; updates
+                                                                    # RESULTS.md
     python benchmarks/grading_scale.py --students 20 --out ""       # smoke test, prints only
     python benchmarks/grading_scale.py --engines dask --feedback    # one engine, with feedback HTML
 """
@@ -58,11 +59,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import machine, versions, write_section  # noqa: E402
+from _report import machine, versions, write_section
 
-import nbformat  # noqa: E402
+import nbformat
 
-from grader import course  # noqa: E402
+from grader import course
 
 REPO = Path(__file__).resolve().parents[1]
 SECTION = "## Grading at scale: a synthetic class on the local engine and on Dask"
@@ -96,9 +97,11 @@ def source_notebook() -> nbformat.NotebookNode:
     cells = [
         v4.new_code_cell("import os, warnings\nwarnings.filterwarnings(\"ignore\")", id="setup",
                          metadata=_nbgrader("setup", locked=True)),
-        v4.new_markdown_cell("# Lesson 01 - Adding\n\nWrite `add(a, b)`, which returns the sum of `a` and `b`.",
+        v4.new_markdown_cell("# Lesson 01 - Adding\n\n"
+                             "Write `add(a, b)`, which returns the sum of `a` and `b`.",
                              id="question"),
-        v4.new_code_cell("def add(a, b):\n    ### BEGIN SOLUTION\n    return a + b\n    ### END SOLUTION",
+        v4.new_code_cell("def add(a, b):\n    ### BEGIN SOLUTION\n    return a + b\n"
+                         "    ### END SOLUTION",
                          id="add", metadata=_nbgrader("add", solution=True)),
         v4.new_code_cell("assert add(1, 2) == 3, \"add(1, 2) should be 3\"\n"
                          "assert add(0, 0) == 0\n"
@@ -106,10 +109,12 @@ def source_notebook() -> nbformat.NotebookNode:
                          "assert add(-1, 1) == 0\n"
                          "assert add(2.5, 0.5) == 3.0\n"
                          "### END HIDDEN TESTS",
-                         id="test_add", metadata=_nbgrader("test_add", grade=True, locked=True, points=1)),
+                         id="test_add",
+                         metadata=_nbgrader("test_add", grade=True, locked=True, points=1)),
     ]
     return v4.new_notebook(cells=cells, metadata={
-        "kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"},
+        "kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python",
+                       "name": "python3"},
         "language_info": {"name": "python"}})
 
 
@@ -124,7 +129,8 @@ def write_course(root: Path) -> Path:
 def answered(release: dict, answer: str) -> str:
     """The release notebook with ``answer`` in the answer cell, as a student would save it."""
     nb = json.loads(json.dumps(release))
-    cell = next(c for c in nb["cells"] if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "add")
+    cell = next(c for c in nb["cells"]
+                if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "add")
     cell["source"] = answer
     return json.dumps(nb, indent=1)
 
@@ -190,7 +196,8 @@ class WriterClock:
         """The writer functions of :mod:`grader.course` replaced by timed ones (``_autograde``
         looks them up in the module at each call), restored afterwards."""
         saved = course._save, course._record_zero
-        course._save = self.wrap(saved[0], outcome_first=True)  # _save(outcome, grade, workdir, submissions)
+        # _save(outcome, grade, workdir, submissions)
+        course._save = self.wrap(saved[0], outcome_first=True)
         course._record_zero = self.wrap(saved[1])
         try:
             yield
@@ -226,8 +233,8 @@ class Run:
         return sum(self.writer.calls)
 
 
-def grade(engine: str, submissions: Path, solutions: Path, workdir: Path, feedback: bool, progress: bool,
-          scheduler: str | None = None) -> Run:
+def grade(engine: str, submissions: Path, solutions: Path, workdir: Path, feedback: bool,
+          progress: bool, scheduler: str | None = None) -> Run:
     """One timed ``autograde`` of the class, with the writer's time measured."""
     clock = WriterClock()
     with clock.installed():
@@ -254,8 +261,9 @@ def dask_cluster(folder: Path, workers: int) -> Iterator[str]:
     processes: list[subprocess.Popen] = []
 
     def start(name: str, *args: str) -> subprocess.Popen:
-        log = open(folder / f"{name}.log", "wb")  # noqa: SIM115 - closed with the process, below
-        process = subprocess.Popen([str(DASK), *args], cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT)
+        log = open(folder / f"{name}.log", "wb")  # closed with the process, below
+        process = subprocess.Popen([str(DASK), *args], cwd=folder, env=env, stdout=log,
+                                   stderr=subprocess.STDOUT)
         process.log = log  # type: ignore[attr-defined]
         processes.append(process)
         return process
@@ -263,12 +271,16 @@ def dask_cluster(folder: Path, workers: int) -> Iterator[str]:
     try:
         # --no-dashboard still serves Dask's HTTP routes, on 0.0.0.0:8787 unless told otherwise:
         # keep them on this machine, on a free port (two clusters at once would collide).
-        scheduler = start("scheduler", "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-                          "--dashboard-address", "127.0.0.1:0", "--scheduler-file", str(scheduler_file))
+        scheduler = start("scheduler", "scheduler", "--host", "127.0.0.1", "--port", "0",
+                          "--no-dashboard",
+                          "--dashboard-address", "127.0.0.1:0", "--scheduler-file",
+                          str(scheduler_file))
         address = _wait_for_address(scheduler, scheduler_file, folder / "scheduler.log")
         for i in range(workers):
-            start(f"worker{i}", "worker", "--scheduler-file", str(scheduler_file), "--host", "127.0.0.1",
-                  "--nthreads", "1", "--no-dashboard", "--local-directory", str(folder / f"worker{i}"))
+            start(f"worker{i}", "worker", "--scheduler-file", str(scheduler_file), "--host",
+                  "127.0.0.1",
+                  "--nthreads", "1", "--no-dashboard", "--local-directory",
+                  str(folder / f"worker{i}"))
         with Client(scheduler_file=str(scheduler_file), timeout="60s") as client:
             client.wait_for_workers(workers, timeout=CLUSTER_START_S)
         yield address
@@ -281,8 +293,10 @@ def _wait_for_address(scheduler: subprocess.Popen, scheduler_file: Path, log: Pa
     deadline = time.monotonic() + CLUSTER_START_S
     while time.monotonic() < deadline:
         if scheduler.poll() is not None:
-            raise RuntimeError(f"dask scheduler exited with status {scheduler.returncode}:\n{log.read_text()[-2000:]}")
-        with contextlib.suppress(FileNotFoundError, json.JSONDecodeError):  # absent, or half written
+            raise RuntimeError(f"dask scheduler exited with status {scheduler.returncode}:\n"
+                               f"{log.read_text()[-2000:]}")
+        # absent, or half written
+        with contextlib.suppress(FileNotFoundError, json.JSONDecodeError):
             return json.loads(scheduler_file.read_text())["address"]
         time.sleep(0.2)
     raise TimeoutError(f"dask scheduler wrote no {scheduler_file.name} in {CLUSTER_START_S} s")
@@ -302,7 +316,8 @@ def _stop(processes: list[subprocess.Popen]) -> None:
         process.log.close()  # type: ignore[attr-defined]
 
 
-def run_engine(engine: str, root: Path, submissions: Path, solutions: Path, feedback: bool, progress: bool) -> Run:
+def run_engine(engine: str, root: Path, submissions: Path, solutions: Path, feedback: bool,
+               progress: bool) -> Run:
     workdir = root / f"work-{engine}"
     if engine == "local":
         return grade(engine, submissions, solutions, workdir, feedback, progress)
@@ -323,7 +338,8 @@ def problems(runs: list[Run], expected: dict[str, float]) -> list[str]:
         for student, deserved in expected.items():
             score, status = run.scores.get(student), run.statuses.get(student)
             if status != "graded" or score is None or abs(score - deserved) > 1e-9:
-                found.append(f"{run.engine}: {student} scored {score} ({status}), deserves {deserved:g}")
+                found.append(f"{run.engine}: {student} scored {score} ({status}), deserves "
+                             f"{deserved:g}")
     for student in expected:
         if len({run.scores.get(student) for run in runs}) > 1:
             found.append(f"{student}: the engines disagree: "
@@ -343,21 +359,24 @@ def throughput_table(runs: list[Run]) -> str:
         arrivals = run.writer.arrivals
         # Fixed costs (imports and the forkserver on each worker, the first kernel) come before the
         # first result; the rate after it is what a longer run tends to.
-        steady = (len(arrivals) - 1) / (arrivals[-1] - arrivals[0]) if len(arrivals) > 1 else float("nan")
+        steady = ((len(arrivals) - 1) / (arrivals[-1] - arrivals[0]) if len(arrivals) > 1
+                  else float("nan"))
         start = f"{run.start_s:.1f}" if run.engine == "dask" else "n/a (in process)"
         lines.append(f"| {run.engine} | {run.notebooks} | {run.wall_s:.1f} | {run.per_s:.3f} | "
-                     f"{run.wall_s / run.notebooks:.3f} | {arrivals[0] if arrivals else float('nan'):.1f} | "
-                     f"{steady:.3f} | {_median(run.writer.worker_s):.2f} | {start} |")
+                     f"{run.wall_s / run.notebooks:.3f} | "
+                     f"{arrivals[0] if arrivals else float('nan'):.1f} | {steady:.3f} | "
+                     f"{_median(run.writer.worker_s):.2f} | {start} |")
     return "\n".join(lines)
 
 
 def writer_table(runs: list[Run]) -> str:
-    head = ["engine", "writer s", "share of wall", "writer s/notebook", "median s/notebook, first / last tenth"]
+    head = ["engine", "writer s", "share of wall", "writer s/notebook",
+            "median s/notebook, first / last tenth"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for run in runs:
         calls = run.writer.calls
-        lines.append(f"| {run.engine} | {run.writer_s:.1f} | {100 * run.writer_s / run.wall_s:.1f} % | "
-                     f"{run.writer_s / max(1, len(calls)):.4f} | "
+        lines.append(f"| {run.engine} | {run.writer_s:.1f} | {100 * run.writer_s / run.wall_s:.1f} "
+                     f"% | {run.writer_s / max(1, len(calls)):.4f} | "
                      f"{tenth_median(calls, False):.4f} / {tenth_median(calls, True):.4f} |")
     return "\n".join(lines)
 
@@ -368,8 +387,8 @@ def ratio_line(runs: list[Run]) -> str:
         return "Only one engine ran: no dask/local ratio."
     ratio = by["dask"].per_s / by["local"].per_s
     verdict = "met" if ratio >= ACCEPTANCE else "NOT met"
-    return (f"Throughput dask / local: {ratio:.3f} (acceptance: at least {ACCEPTANCE:g}, i.e. Dask within "
-            f"{100 * (1 - ACCEPTANCE):.0f} % of the local engine: {verdict}).")
+    return (f"Throughput dask / local: {ratio:.3f} (acceptance: at least {ACCEPTANCE:g}, i.e. Dask "
+            f"within {100 * (1 - ACCEPTANCE):.0f} % of the local engine: {verdict}).")
 
 
 def projection(runs: list[Run]) -> str:
@@ -384,38 +403,40 @@ def projection(runs: list[Run]) -> str:
     writer = run.writer_s / max(1, len(run.writer.calls))
     at_10k_writer_h, at_10k_grading_h = 10_000 * writer / 3600, 10_000 / run.per_s / 3600
     machines = 1 / (writer * run.per_s) if writer > 0 else float("inf")
-    verdict = (f"is not the bottleneck on one machine, and would become it beyond about {machines:.0f} "
-               f"machines of this kind (1 / (writer s per notebook x notebooks/s))"
+    verdict = ("is not the bottleneck on one machine, and would become it beyond about "
+               f"{machines:.0f} machines of this kind (1 / (writer s per notebook x notebooks/s))"
                if machines > 1 else "IS the bottleneck already on one machine")
     return (
         f"Projection, not a measurement (linear in the notebooks, from the {run.engine} engine's "
         f"{run.per_s:.3f} notebooks/s on this {os.cpu_count()}-core machine): 3,000 notebooks take "
-        f"{hours[3_000]:.2f} h and 30,000 take {hours[30_000]:.1f} h; with K machines of this kind as Dask "
-        f"workers, divide by K. The gradebook writer ({writer:.4f} s per notebook, one process however "
-        f"many machines grade) needs {at_10k_writer_h:.2f} h for 10,000 notebooks against "
-        f"{at_10k_grading_h:.2f} h of grading on one machine: it {verdict}, if its cost per notebook "
-        f"stays as measured while the gradebook grows.")
+        f"{hours[3_000]:.2f} h and 30,000 take {hours[30_000]:.1f} h; with K machines of this kind "
+        f"as Dask workers, divide by K. The gradebook writer ({writer:.4f} s per notebook, one "
+        f"process however many machines grade) needs {at_10k_writer_h:.2f} h for 10,000 notebooks "
+        f"against {at_10k_grading_h:.2f} h of grading on one machine: it {verdict}, if its cost "
+        "per notebook stays as measured while the gradebook grows.")
 
 
 def report(runs: list[Run], found: list[str], argv: list[str], students: int, feedback: bool,
            load: float, date: str) -> str:
     """The RESULTS.md section: command, machine, versions, setting, table, checks, projection."""
-    setting = (f"Setting: one synthetic lesson (`{LESSON}`: setup, `def add(a, b)`, one 1-point test cell with "
-               f"hidden tests), {students} students with one notebook each, every {WRONG_EVERY}th answer wrong; "
-               f"`course.autograde(..., jobs={JOBS}, feedback={feedback})` timed whole, in a fresh working "
-               f"folder per engine. local: the in-process cluster, {JOBS} threads; dask: `dask scheduler` and "
-               f"{JOBS} `dask worker --nthreads 1` on this machine (their start is the last column, not in the "
-               f"wall time). Writer: wall time inside `course._save` / `_record_zero` in the instructor's "
-               f"process; first result: seconds from the start of the call to the first notebook reaching the "
-               f"writer, and the rate after it; worker grade(): `Outcome.seconds` (checks, sanitising, the "
-               f"kernel's run), measured on the worker.")
+    setting = (f"Setting: one synthetic lesson (`{LESSON}`: setup, `def add(a, b)`, one 1-point "
+               f"test cell with hidden tests), {students} students with one notebook each, every "
+               f"{WRONG_EVERY}th answer wrong; `course.autograde(..., jobs={JOBS}, "
+               f"feedback={feedback})` timed whole, in a fresh working folder per engine. local: "
+               f"the in-process cluster, {JOBS} threads; dask: `dask scheduler` and {JOBS} `dask "
+               "worker --nthreads 1` on this machine (their start is the last column, not in the "
+               "wall time). Writer: wall time inside `course._save` / `_record_zero` in the "
+               "instructor's process; first result: seconds from the start of the call to the "
+               "first notebook reaching the writer, and the rate after it; worker grade(): "
+               "`Outcome.seconds` (checks, sanitising, the kernel's run), measured on the worker.")
     checked = ("Every score as the answer deserves, and the same on every engine: "
                + ("yes." if not found else f"NO ({len(found)} problems)."))
     return "\n".join([
-        (f"Command: `{command(argv)}` ({date}). Machine: {machine()}; load average {load:.2f} at the start, "
-         f"{os.getloadavg()[0]:.2f} at the end."),
+        (f"Command: `{command(argv)}` ({date}). Machine: {machine()}; load average {load:.2f} at "
+         f"the start, {os.getloadavg()[0]:.2f} at the end."),
         "",
-        f"Versions: {versions(['nbgrader', 'nbclient', 'jupyter_client', 'ipykernel', 'dask', 'distributed'])}.",
+        "Versions: " + versions(["nbgrader", "nbclient", "jupyter_client", "ipykernel", "dask",
+                                 "distributed"]) + ".",
         "",
         setting,
         "",
@@ -439,11 +460,14 @@ def command(argv: list[str]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--students", type=int, default=1000, help="students, one notebook each (default 1000)")
+    parser.add_argument("--students", type=int, default=1000,
+                        help="students, one notebook each (default 1000)")
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "RESULTS.md"),
                         help="RESULTS.md to update ('' prints only)")
-    parser.add_argument("--engines", default=",".join(ENGINES), help="comma-separated: local, dask (default both)")
-    parser.add_argument("--feedback", action="store_true", help="render feedback HTML too (off: grading throughput)")
+    parser.add_argument("--engines", default=",".join(ENGINES),
+                        help="comma-separated: local, dask (default both)")
+    parser.add_argument("--feedback", action="store_true",
+                        help="render feedback HTML too (off: grading throughput)")
     parser.add_argument("--progress", action="store_true", help="show a progress bar per engine")
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
@@ -462,12 +486,15 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["MINNAS_GRADING_DIR"] = str(root / "grading")
         solutions = write_course(root)
         submissions, expected = write_class(root, solutions, args.students)
-        print(f"{args.students} students ({sum(v == 0 for v in expected.values())} with a wrong answer), "
-              f"engines {', '.join(engines)}, feedback {'on' if args.feedback else 'off'}", flush=True)
+        print(f"{args.students} students ({sum(v == 0 for v in expected.values())} with a wrong "
+              f"answer), engines {', '.join(engines)}, feedback {'on' if args.feedback else 'off'}",
+              flush=True)
         runs = []
         for engine in engines:
-            runs.append(run_engine(engine, root, submissions, solutions, args.feedback, args.progress))
-            print(f"{engine}: {runs[-1].notebooks} notebooks in {runs[-1].wall_s:.1f} s", flush=True)
+            runs.append(run_engine(engine, root, submissions, solutions, args.feedback,
+                                   args.progress))
+            print(f"{engine}: {runs[-1].notebooks} notebooks in {runs[-1].wall_s:.1f} s",
+                  flush=True)
     found = problems(runs, expected)
 
     body = report(runs, found, argv, args.students, args.feedback, load, date)

@@ -194,14 +194,14 @@ def main(argv: list[str] | None = None) -> None:
     data = load_digits(seed=0)
     print(data, flush=True)
     table = space.latency_table(**cfg["table"])
-    lo = table.overhead_us + sum(min(table.entries[str(l)].values())
-                                 for l in range(space.n_layers))
-    hi = table.overhead_us + sum(max(table.entries[str(l)].values())
-                                 for l in range(space.n_layers))
-    fastest = tuple(min(table.entries[str(l)], key=table.entries[str(l)].get)
-                    for l in range(space.n_layers))
-    slowest = tuple(max(table.entries[str(l)], key=table.entries[str(l)].get)
-                    for l in range(space.n_layers))
+    lo = table.overhead_us + sum(min(table.entries[str(layer)].values())
+                                 for layer in range(space.n_layers))
+    hi = table.overhead_us + sum(max(table.entries[str(layer)].values())
+                                 for layer in range(space.n_layers))
+    fastest = tuple(min(table.entries[str(layer)], key=table.entries[str(layer)].get)
+                    for layer in range(space.n_layers))
+    slowest = tuple(max(table.entries[str(layer)], key=table.entries[str(layer)].get)
+                    for layer in range(space.n_layers))
     print(f"table: overhead {table.overhead_us:.1f} us; predicted range {lo:.0f}-{hi:.0f} us",
           flush=True)
     seconds["table"] = time.perf_counter() - tic
@@ -302,17 +302,17 @@ def main(argv: list[str] | None = None) -> None:
 
     blocks = list(space.blocks)
     table_rows = [
-        f"| {l} {space.input_shape(l)} -> {space.layers[l]} | " + " | ".join(
-            f"{table.entries[str(l)][b]:.1f} ({table.spread[str(l)][b]:.1f})"
-            if b in table.entries[str(l)] else "-" for b in blocks) + " |"
-        for l in range(space.n_layers)
+        f"| {layer} {space.input_shape(layer)} -> {space.layers[layer]} | " + " | ".join(
+            f"{table.entries[str(layer)][b]:.1f} ({table.spread[str(layer)][b]:.1f})"
+            if b in table.entries[str(layer)] else "-" for b in blocks) + " |"
+        for layer in range(space.n_layers)
     ]
-    mb_keys = [(str(l), b) for l in range(space.n_layers) for b in table.entries[str(l)]
+    mb_keys = [(str(layer), b) for layer in range(space.n_layers) for b in table.entries[str(layer)]
                if b != "skip"]
-    mb_lat = np.array([table.entries[l][b] for l, b in mb_keys])
-    mb_rel = np.array([table.spread[l][b] / table.entries[l][b] for l, b in mb_keys])
-    skip_lat = [table.entries[str(l)]["skip"] for l in range(space.n_layers)
-                if "skip" in table.entries[str(l)]]
+    mb_lat = np.array([table.entries[layer][b] for layer, b in mb_keys])
+    mb_rel = np.array([table.spread[layer][b] / table.entries[layer][b] for layer, b in mb_keys])
+    skip_lat = [table.entries[str(layer)]["skip"] for layer in range(space.n_layers)
+                if "skip" in table.entries[str(layer)]]
 
     fb_rows, fb_details, medians = [], [], {}
     for name, rs in runs.items():

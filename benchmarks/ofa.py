@@ -31,22 +31,22 @@ seeded, so that its cost is part of the run.
 
 3. **Accuracy predictor.** ``N_FIT + N_HELD`` distinct random subnets (seeded, 100 + 50 by
    default) scored by their validation accuracy after BN recalibration;
-   :class:`~minnas.nas.ofa.AccuracyPredictor` (its defaults, seed 0) fit on the first ``N_FIT``
-   and tested on the ``N_HELD`` others: Kendall tau, Spearman, the signed and absolute error,
-   and the Kendall tau of the FLOPs proxy (:func:`~minnas.nas.ofa.flops`) for comparison. Its
-   *optimism*: the accuracy it predicts for the subnet that predictor-guided evolution picks
-   (part 4) minus that subnet's measured validation accuracy, next to its mean signed error on
-   the held-out random subnets.
+   :class:`~minnas.nas.ofa_search.AccuracyPredictor` (its defaults, seed 0) fit on the first
+   ``N_FIT`` and tested on the ``N_HELD`` others: Kendall tau, Spearman, the signed and absolute
+   error, and the Kendall tau of the FLOPs proxy (:func:`~minnas.nas.ofa_search.flops`) for
+   comparison. Its *optimism*: the accuracy it predicts for the subnet that predictor-guided
+   evolution picks (part 4) minus that subnet's measured validation accuracy, next to its mean
+   signed error on the held-out random subnets.
 
 4. **Evolutionary search vs random feasible subnets under a latency budget.** A lookup table
    of this CPU (:meth:`OFASpace.latency_table`, batch 1, one thread, interleaved rounds; the
    settings are in ``FULL`` and ``QUICK``); budgets ``T = lo + f (hi - lo)`` with ``lo``, ``hi``
    the predicted latencies of the smallest and the largest subnet, ``f`` in ``--budgets``
    (default 0.2 and 0.5, the lesson's). For every seed of ``--seeds`` and every budget:
-   :func:`~minnas.nas.ofa.evolutionary_search` scored by the predictor (its defaults:
+   :func:`~minnas.nas.ofa_search.evolutionary_search` scored by the predictor (its defaults:
    population 50, 20 generations) and scored by the measured validation accuracy (population
    ``direct_pop``, ``direct_gens`` generations, mutation probability 0.15), each against
-   :func:`~minnas.nas.ofa.random_search` with the same seed and the same number of scored
+   :func:`~minnas.nas.ofa_search.random_search` with the same seed and the same number of scored
    subnets (``n_scored`` of that evolution run; the same seed makes random search's first draws
    the evolution's initial population). Every chosen subnet is scored on the test split after BN
    recalibration. Reported: medians over seeds of the chosen subnet's validation and test
@@ -84,7 +84,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import machine, quartiles, settings, versions, write_section  # noqa: E402
 
 from minnas.data import Splits, load_mnist1d  # noqa: E402
-from minnas.nas import latency, ofa  # noqa: E402
+from minnas.nas import latency, ofa, ofa_search  # noqa: E402
 from minnas.train import evaluate, fit  # noqa: E402
 
 SECTION = "## Once-for-All"
@@ -234,7 +234,7 @@ def main(argv: list[str] | None = None) -> None:
                    ofa=ofa.subnet_accuracy(supernet, arch, data, split="test", n_calib=N_CALIB),
                    raw=ofa.subnet_accuracy(supernet, arch, data, split="test",
                                            recalibrate=False),
-                   flops=ofa.flops(space, arch))
+                   flops=ofa_search.flops(space, arch))
         for name, e in budgets_ep.items():
             row[name], row[name + " s"] = scratch(space, data, arch, seed=i, epochs=e)
         sub.append(row)
@@ -265,12 +265,12 @@ def main(argv: list[str] | None = None) -> None:
     fit_archs, held_archs = pool[:cfg["n_fit"]], pool[cfg["n_fit"]:]
     fit_acc, held_acc = pool_acc[:cfg["n_fit"]], pool_acc[cfg["n_fit"]:]
     t_fit = time.perf_counter()
-    predictor = ofa.AccuracyPredictor(space).fit(fit_archs, fit_acc, seed=0)
+    predictor = ofa_search.AccuracyPredictor(space).fit(fit_archs, fit_acc, seed=0)
     t_fit = time.perf_counter() - t_fit
     held_pred = predictor.predict(held_archs)
     tau = predictor.kendall_tau(held_archs, held_acc)
     rho = float(stats.spearmanr(held_pred, held_acc).statistic)
-    tau_flops = float(stats.kendalltau([ofa.flops(space, a) for a in held_archs],
+    tau_flops = float(stats.kendalltau([ofa_search.flops(space, a) for a in held_archs],
                                        held_acc).statistic)
     held_err = 100 * (held_pred - held_acc)
     top = int(np.argmax(held_pred))
@@ -287,9 +287,9 @@ def main(argv: list[str] | None = None) -> None:
     # ------------------------------------------------------------------ 4. search
     tic = time.perf_counter()
     table = space.latency_table(**cfg["table"])
-    lo = ofa.predict_latency(space.smallest(), table)
-    hi = ofa.predict_latency(space.largest(), table)
-    pool_lat = np.array([ofa.predict_latency(a, table) for a in pool])
+    lo = ofa_search.predict_latency(space.smallest(), table)
+    hi = ofa_search.predict_latency(space.largest(), table)
+    pool_lat = np.array([ofa_search.predict_latency(a, table) for a in pool])
     seconds["table"] = time.perf_counter() - tic
     print(f"table: overhead {table.overhead_us:.1f} us; predicted range {lo:.0f}-{hi:.0f} us",
           flush=True)
@@ -312,16 +312,14 @@ def main(argv: list[str] | None = None) -> None:
         runs[f] = {m: [] for m in methods}
         for seed in cfg["seeds"]:
             results = {}
-            results[methods[0]] = ofa.evolutionary_search(space, predicted, seed=seed,
-                                                           **cfg["pred_search"], **constraint)
-            results[methods[1]] = ofa.random_search(space, predicted, seed=seed,
-                                                    n_samples=results[methods[0]].n_scored,
-                                                    **constraint)
-            results[methods[2]] = ofa.evolutionary_search(space, direct, seed=seed,
-                                                          **cfg["direct_search"], **constraint)
-            results[methods[3]] = ofa.random_search(space, direct, seed=seed,
-                                                    n_samples=results[methods[2]].n_scored,
-                                                    **constraint)
+            results[methods[0]] = ofa_search.evolutionary_search(
+                space, predicted, seed=seed, **cfg["pred_search"], **constraint)
+            results[methods[1]] = ofa_search.random_search(
+                space, predicted, seed=seed, n_samples=results[methods[0]].n_scored, **constraint)
+            results[methods[2]] = ofa_search.evolutionary_search(
+                space, direct, seed=seed, **cfg["direct_search"], **constraint)
+            results[methods[3]] = ofa_search.random_search(
+                space, direct, seed=seed, n_samples=results[methods[2]].n_scored, **constraint)
             for m, res in results.items():
                 if m.endswith("measured val"):  # its score is the validation accuracy
                     val_of.setdefault(key(space, res.arch), res.score)
@@ -343,7 +341,7 @@ def main(argv: list[str] | None = None) -> None:
     timings = latency.measure_networks([space.build(a) for a in timed], space.in_shape,
                                        **cfg["nets"])
     lat_meas = {key(space, a): t.median_us for a, t in zip(timed, timings)}
-    timed_pred = np.array([ofa.predict_latency(a, table) for a in timed])
+    timed_pred = np.array([ofa_search.predict_latency(a, table) for a in timed])
     timed_meas = np.array([lat_meas[key(space, a)] for a in timed])
     fid = latency.fidelity(timed_pred, timed_meas) if len(timed) >= 3 else None
     seconds["measuring networks"] = time.perf_counter() - tic
@@ -353,7 +351,8 @@ def main(argv: list[str] | None = None) -> None:
     load_end = os.getloadavg()[0]
 
     sub_rows = [
-        f"| {r['label']} | `{short(r['arch'])}` | {ofa.predict_latency(r['arch'], table):.0f} | "
+        f"| {r['label']} | `{short(r['arch'])}` | "
+        f"{ofa_search.predict_latency(r['arch'], table):.0f} | "
         f"{lat_meas[key(space, r['arch'])]:.0f} | {r['flops'] / 1e3:.0f} | {r['raw']:.3f} | "
         f"{r['ofa']:.3f} | "
         + " | ".join(f"{r[n]:.3f} | {100 * (r['ofa'] - r[n]):+.1f}" for n in budgets_ep) + " |"

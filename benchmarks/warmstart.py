@@ -30,7 +30,7 @@ Seeds make ``random`` and ``cold-bo`` differ from run to run; ``knn-bo`` (GP res
 Usage (from the repository root)::
 
     python benchmarks/warmstart.py                               # the full run; updates RESULTS.md
-    python benchmarks/warmstart.py --seeds 0 --tasks 8 --out ""  # quick look at 8 tasks, prints only
+    python benchmarks/warmstart.py --seeds 0 --tasks 8 --out ""  # quick look (8 tasks), prints only
 """
 
 from __future__ import annotations
@@ -196,9 +196,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tasks", type=int, default=None,
                         help="use only the first TASKS held-out tasks (a quick look); default all")
     parser.add_argument("--metadataset", default=None,
-                        help="another meta-dataset file in the same format (default: the shipped one)")
+                        help="another meta-dataset file in the same format (default: the "
+                             "shipped one)")
     parser.add_argument("--out", default="benchmarks/RESULTS.md",
-                        help='markdown file whose "Warm-starting" section is replaced; "" prints only')
+                        help='markdown file whose "Warm-starting" section is replaced; '
+                             '"" prints only')
     args = parser.parse_args(argv)
     command = "python benchmarks/warmstart.py " + " ".join(sys.argv[1:] if argv is None else argv)
     warnings.filterwarnings("ignore")

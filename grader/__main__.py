@@ -1,11 +1,13 @@
 """``python -m grader``: release the lessons, autograde a class, or run the demo.
 
-    python -m grader release            # regenerate lessons/ from solutions/ (and record them in the gradebook)
-    python -m grader release 07_darts   # ... only the lessons named
-    python -m grader release --check    # exit 1 when lessons/ is stale
+    python -m grader release           # regenerate lessons/ from solutions/ (and record them
+                                       # in the gradebook)
+    python -m grader release 07_darts  # ... only the lessons named
+    python -m grader release --check   # exit 1 when lessons/ is stale
     python -m grader autograde [SUBMISSIONS] [--workdir DIR] [--jobs N] [--cell-timeout S] ...
-    python -m grader demo               # release, then grade the sample class in grader/examples/class/
-    python -m grader check NOTEBOOK     # a student's notebook against its visible tests
+    python -m grader demo              # release, then grade the sample class in
+                                       # grader/examples/class/
+    python -m grader check NOTEBOOK    # a student's notebook against its visible tests
 
 Limits, the grading folder and the exchange are set in nbgrader_config.py, which nbgrader's own
 tools (Formgrader, Validate, the exchange) read too; options here override it for one run.
@@ -49,22 +51,26 @@ def cmd_release(args: argparse.Namespace) -> int:
 
 
 def _limits(args: argparse.Namespace) -> Limits:
-    return dataclasses.replace(config.limits(), cell_s=args.cell_timeout, notebook_s=args.notebook_timeout,
+    return dataclasses.replace(config.limits(), cell_s=args.cell_timeout,
+                               notebook_s=args.notebook_timeout,
                                memory_bytes=int(args.memory_gb * 2**30))
 
 
-def _grade_and_report(submissions: Path, args: argparse.Namespace, workdir: Path, feedback: bool) -> int:
-    results = course.autograde(submissions, workdir, feedback=feedback, jobs=args.jobs, limits=_limits(args),
-                               only=args.lesson, scheduler=args.scheduler)
+def _grade_and_report(submissions: Path, args: argparse.Namespace, workdir: Path,
+                      feedback: bool) -> int:
+    results = course.autograde(submissions, workdir, feedback=feedback, jobs=args.jobs,
+                               limits=_limits(args), only=args.lesson, scheduler=args.scheduler)
     print(report.score_table(results))
     print()
     print(report.summary_table(results, totals_only=True))
     handed_in = [g for g in results.grades.values() if g.status != "missing"]
     failed = sum(g.status == "failed" for g in handed_in)
+    where = (f"on the Dask cluster at {args.scheduler}" if args.scheduler
+             else f"with {args.jobs or course.default_jobs()} jobs")
     print(f"\n{len(handed_in)} notebooks ({len(handed_in) - failed} graded, {failed} failed) "
-          f"in {results.seconds:.1f} s " + (f"on the Dask cluster at {args.scheduler}" if args.scheduler
-                                             else f"with {args.jobs or course.default_jobs()} jobs"))
-    print(f"report:     {results.workdir / 'report.md'} (per exercise, flags, grades_histogram.png)")
+          f"in {results.seconds:.1f} s " + where)
+    print(f"report:     {results.workdir / 'report.md'} "
+          "(per exercise, flags, grades_histogram.png)")
     print(f"grades CSV: {results.csv_path}; Canvas: {results.workdir / 'canvas_grades.csv'}; "
           f"flags: {results.workdir / 'integrity.csv'}")
     if feedback:
@@ -92,8 +98,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         for flag in grade.flags:
             print(f"  note: {flag}")
         total = sum(t.max_score for t in tests)
-        print(f"  {grade.score:g}/{total:g} points from the visible tests; hidden tests and answers "
-              f"graded by hand count too when the lesson is graded")
+        print(f"  {grade.score:g}/{total:g} points from the visible tests; hidden tests and "
+              "answers graded by hand count too when the lesson is graded")
         failed += not all(t.passed for t in tests)
     return 1 if failed else 0
 
@@ -117,8 +123,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def _grading_options(p: argparse.ArgumentParser) -> None:
     limits = config.limits()
     p.add_argument("--jobs", type=int, default=None,
-                   help=f"notebooks graded at once (default: all cores, {course.default_jobs()} here)")
-    p.add_argument("--cell-timeout", type=int, default=limits.cell_s, help="seconds per cell (default %(default)s)")
+                   help="notebooks graded at once (default: all cores, "
+                        f"{course.default_jobs()} here)")
+    p.add_argument("--cell-timeout", type=int, default=limits.cell_s,
+                   help="seconds per cell (default %(default)s)")
     p.add_argument("--notebook-timeout", type=int, default=limits.notebook_s,
                    help="seconds per notebook (default %(default)s)")
     p.add_argument("--memory-gb", type=float, default=limits.memory_bytes / 2**30,
@@ -128,8 +136,9 @@ def _grading_options(p: argparse.ArgumentParser) -> None:
 
 def _scheduler_option(p: argparse.ArgumentParser) -> None:
     p.add_argument("--scheduler", metavar="ADDRESS", default=None,
-                   help="grade on the Dask cluster of this scheduler (e.g. tcp://10.0.0.5:8786; its workers "
-                        "need the course installed); default: this machine, --jobs at once")
+                   help="grade on the Dask cluster of this scheduler (e.g. tcp://10.0.0.5:8786; "
+                        "its workers need the course installed); default: this machine, "
+                        "--jobs at once")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -139,11 +148,13 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("release", help="regenerate lessons/ from solutions/")
     p.add_argument("--check", action="store_true", help="only report whether lessons/ is stale")
-    p.add_argument("lessons", nargs="*", metavar="LESSON", help="release only these lessons (e.g. 07_darts)")
+    p.add_argument("lessons", nargs="*", metavar="LESSON",
+                   help="release only these lessons (e.g. 07_darts)")
     p.set_defaults(func=cmd_release)
 
     workdir_help = "grading working folder (default: $MINNAS_GRADING_DIR or ~/minnas-grading)"
-    p = sub.add_parser("autograde", help="grade SUBMISSIONS/<student>/<NN_lesson>/<NN_lesson>.ipynb")
+    p = sub.add_parser("autograde",
+                       help="grade SUBMISSIONS/<student>/<NN_lesson>/<NN_lesson>.ipynb")
     p.add_argument("submissions", type=Path, nargs="?", default=None,
                    help="default: WORKDIR/submitted, where `nbgrader collect` puts the submissions")
     p.add_argument("--workdir", type=Path, default=course.default_workdir(), help=workdir_help)
@@ -154,7 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     _scheduler_option(p)
     p.set_defaults(func=cmd_autograde)
 
-    p = sub.add_parser("demo", help="release, then grade the sample class in grader/examples/class/")
+    p = sub.add_parser("demo",
+                       help="release, then grade the sample class in grader/examples/class/")
     p.add_argument("--workdir", type=Path, default=course.default_workdir(), help=workdir_help)
     _grading_options(p)
     _scheduler_option(p)

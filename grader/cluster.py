@@ -32,8 +32,9 @@ from tqdm.auto import tqdm
 
 PR_SET_PDEATHSIG = 1  # prctl(2)
 # Dask's worker runs as a daemon process by default, and a daemon process may not start others.
-DAEMON_HINT = ("this Dask worker is a daemon process, which may not start the process each notebook "
-               "is graded in: start it with DASK_DISTRIBUTED__WORKER__DAEMON=False (or dask worker --no-nanny)")
+DAEMON_HINT = ("this Dask worker is a daemon process, which may not start the process each "
+               "notebook is graded in: start it with DASK_DISTRIBUTED__WORKER__DAEMON=False (or "
+               "dask worker --no-nanny)")
 
 
 @contextlib.contextmanager
@@ -57,7 +58,8 @@ def connect(scheduler: str | None = None, jobs: int = 1) -> Iterator[Any]:
         yield client
 
 
-def map_unordered(client, function: Callable, items: list, shared: Any = None, *, progress: bool = False,
+def map_unordered(client, function: Callable, items: list, shared: Any = None, *,
+                  progress: bool = False,
                   desc: str = "") -> Iterator[tuple[Any, Any, BaseException | None]]:
     """``(item, result, error)`` for ``function(item, shared)`` over ``items``, as they finish.
 
@@ -99,7 +101,8 @@ def _explain(exc: BaseException) -> BaseException:
     from distributed import KilledWorker
 
     if isinstance(exc, KilledWorker):
-        return RuntimeError("the Dask workers grading it died, each time it was tried (KilledWorker)")
+        return RuntimeError("the Dask workers grading it died, each time it was tried "
+                            "(KilledWorker)")
     return exc
 
 
@@ -128,7 +131,8 @@ def isolated(function: Callable, item: Any, hard_s: float | None = None,
             process.join()
             if attempt == 1:
                 continue
-            raise RuntimeError(f"the grading process died twice (exit code {process.exitcode})") from None
+            raise RuntimeError("the grading process died twice "
+                               f"(exit code {process.exitcode})") from None
         finally:
             receive.close()
         if not answered:
@@ -144,7 +148,7 @@ def isolated(function: Callable, item: Any, hard_s: float | None = None,
     raise AssertionError("unreachable")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _fork_context():
     """Processes forked from a server with the grader imported: a fresh process per item for the
     cost of a fork, not of an interpreter start and nbgrader's imports."""
@@ -158,7 +162,8 @@ def _fork_context():
 def _die_with_parent() -> None:
     """On Linux, end this process when the fork server that started it ends, which it does when
     its worker dies: the worker's items are graded again elsewhere, and a grading process left
-    running would compete with them for nothing (its kernel dies with it: bwrap --die-with-parent)."""
+    running would compete with them for nothing (its kernel dies with it:
+    bwrap --die-with-parent)."""
     if sys.platform.startswith("linux"):
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 

@@ -43,5 +43,6 @@ def grading_dir(cfg: Config | None = None) -> Path:
     cfg = load() if cfg is None else cfg
     url = cfg.CourseDirectory.db_url
     if not url.startswith("sqlite:///"):
-        raise ValueError(f"{CONFIG_FILE.name}: CourseDirectory.db_url must be a sqlite:/// URL, got {url!r}")
+        raise ValueError(f"{CONFIG_FILE.name}: CourseDirectory.db_url must be a sqlite:/// "
+                         f"URL, got {url!r}")
     return Path(url.removeprefix("sqlite:///")).parent

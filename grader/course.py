@@ -18,7 +18,6 @@ gradebook (nbgrader's ``SaveAutoGrades``). Whatever one submission does is recor
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import json
 import logging
@@ -71,7 +70,8 @@ def lesson_names(solutions: Path = SOLUTIONS) -> list[str]:
 
 
 def selected_lessons(solutions: Path = SOLUTIONS, only: Sequence[str] = ()) -> list[str]:
-    """The lessons named in ``only`` (all when empty), in course order; an unknown name is an error."""
+    """The lessons named in ``only`` (all when empty), in course order; an unknown name
+    is an error."""
     names = lesson_names(solutions)
     unknown = sorted(set(only) - set(names))
     if unknown:
@@ -94,8 +94,6 @@ def nbgrader_api(workdir: Path, release_dir: Path, solutions: Path = SOLUTIONS) 
     for step in ("submitted", "autograded", "feedback"):
         cfg.CourseDirectory[f"{step}_directory"] = str(workdir / step)
     cfg.CourseDirectory.db_url = f"sqlite:///{workdir / 'gradebook.db'}"
-    # Keep the kernel's own start-up notices out of the instructor's terminal.
-    cfg.Execute.extra_arguments = execute.KERNEL_ARGS
     cfg.NbGraderAPI.log_level = logging.ERROR
     return NbGraderAPI(config=cfg)
 
@@ -118,7 +116,8 @@ def _create_gradebook(db: Path) -> None:
     try:
         Base.metadata.create_all(bind=engine)
         with engine.begin() as connection:
-            connection.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)"))
+            connection.execute(text("CREATE TABLE alembic_version (version_num "
+                                    "VARCHAR(32) NOT NULL)"))
             connection.execute(text("INSERT INTO alembic_version (version_num) VALUES (:v)"),
                                {"v": ScriptDirectory(ALEMBIC_DIR).get_current_head()})
     finally:
@@ -128,15 +127,18 @@ def _create_gradebook(db: Path) -> None:
 def gradebook(workdir: Path) -> Gradebook:
     """The gradebook of ``workdir``, under the course id of ``nbgrader_config.py``."""
     _create_gradebook(workdir / "gradebook.db")
-    return Gradebook(f"sqlite:///{workdir / 'gradebook.db'}", course_id=config.load().CourseDirectory.course_id)
+    return Gradebook(f"sqlite:///{workdir / 'gradebook.db'}",
+                     course_id=config.load().CourseDirectory.course_id)
 
 
 def _check(result: dict, what: str) -> None:
     if not result.get("success"):
-        raise GradingError(f"{what} failed:\n{result.get('log', '')}\n{result.get('error', '')}".strip())
+        raise GradingError(f"{what} failed:\n{result.get('log', '')}\n"
+                           f"{result.get('error', '')}".strip())
 
 
-def release(out: Path = LESSONS, solutions: Path = SOLUTIONS, only: Sequence[str] = ()) -> list[Path]:
+def release(out: Path = LESSONS, solutions: Path = SOLUTIONS,
+            only: Sequence[str] = ()) -> list[Path]:
     """Generate the student release of every lesson (or of those in ``only``) into ``out``
     (clean: no solutions, no outputs).
 
@@ -165,17 +167,21 @@ def register(workdir: Path, solutions: Path = SOLUTIONS, only: Sequence[str] = (
 
 
 def stale_lessons(lessons: Path = LESSONS, solutions: Path = SOLUTIONS) -> list[str]:
-    """Lessons whose committed release differs from a fresh release of ``solutions`` (or is missing)."""
+    """Lessons whose committed release differs from a fresh release of ``solutions``
+    (or is missing)."""
     with tempfile.TemporaryDirectory(prefix="minnas-fresh-") as tmp:
         fresh = Path(tmp)
         release(fresh, solutions)
         stale = []
         for name in lesson_names(solutions):
-            ours = sorted(p.name for p in (lessons / name).glob("*.ipynb")) if (lessons / name).is_dir() else []
+            ours = (sorted(p.name for p in (lessons / name).glob("*.ipynb"))
+                    if (lessons / name).is_dir() else [])
             new = sorted(p.name for p in (fresh / name).glob("*.ipynb"))
-            if ours != new or any(_read(lessons / name / nb) != _read(fresh / name / nb) for nb in new):
+            if ours != new or any(_read(lessons / name / nb) != _read(fresh / name / nb)
+                                  for nb in new):
                 stale.append(name)
-        extra = [p.name for p in lessons.iterdir() if p.is_dir() and p.name not in lesson_names(solutions)]
+        extra = [p.name for p in lessons.iterdir()
+                 if p.is_dir() and p.name not in lesson_names(solutions)]
     return stale + sorted(extra)
 
 
@@ -211,7 +217,8 @@ class ClassResults:
     lessons: list[str]
     grades: dict[tuple[str, str], Grade] = field(default_factory=dict)
     cell_scores: dict[tuple[str, str], dict[str, tuple[float, float]]] = field(default_factory=dict)
-    unknown: list[str] = field(default_factory=list)  # student/entry paths that are no lesson folder
+    # student/entry paths that are no lesson folder
+    unknown: list[str] = field(default_factory=list)
     isolation: str = ""
     workdir: Path | None = None
     seconds: float = 0.0
@@ -229,7 +236,8 @@ class ClassResults:
 
     def pending(self, student: str | None = None) -> float:
         """Points awaiting manual grading, of one student or of the class."""
-        return sum(g.pending for g in self.grades.values() if student is None or g.student == student)
+        return sum(g.pending for g in self.grades.values()
+                   if student is None or g.student == student)
 
     def max_total(self) -> float:
         return sum(max((g.max_score for g in self.grades.values() if g.lesson == lesson), default=0)
@@ -240,17 +248,21 @@ class ClassResults:
         return [g for g in self.grades.values() if g.status == "failed"]
 
     def attention(self) -> list[Grade]:
-        """Submissions the instructor should look at: failed, or flagged suspicious or at a limit."""
+        """Submissions the instructor should look at: failed, or flagged suspicious or
+        at a limit."""
         return [g for g in self.grades.values() if g.needs_attention()]
 
 
 def find_submissions(submissions: Path, lessons: list[str]) -> tuple[list[str], list[str]]:
-    """Students (sub-folders of ``submissions``) and the entries in them that are no lesson folder."""
+    """Students (sub-folders of ``submissions``) and the entries in them that are
+    no lesson folder."""
     if not submissions.is_dir():
         raise ValueError(f"submissions folder {submissions} does not exist")
-    students = sorted(p.name for p in submissions.iterdir() if p.is_dir() and not p.name.startswith("."))
+    students = sorted(p.name for p in submissions.iterdir()
+                      if p.is_dir() and not p.name.startswith("."))
     if not students:
-        raise ValueError(f"no student folders in {submissions} (expected STUDENT/NN_lesson/NN_lesson.ipynb)")
+        raise ValueError(f"no student folders in {submissions} (expected "
+                         "STUDENT/NN_lesson/NN_lesson.ipynb)")
     # Anything beside the lesson folders is reported, not graded: a notebook saved straight into
     # the student's folder, or a lesson folder with a wrong name, is a common hand-in slip.
     unknown = sorted(f"{s}/{p.name}" for s in students for p in (submissions / s).iterdir()
@@ -266,9 +278,11 @@ def default_jobs() -> int:
         return os.cpu_count() or 1
 
 
-def autograde(submissions: Path | None = None, workdir: Path | None = None, solutions: Path = SOLUTIONS,
+def autograde(submissions: Path | None = None, workdir: Path | None = None,
+              solutions: Path = SOLUTIONS,
               feedback: bool = True, progress: bool = True, jobs: int | None = None,
-              limits: Limits | None = None, only: Sequence[str] = (), scheduler: str | None = None) -> ClassResults:
+              limits: Limits | None = None, only: Sequence[str] = (),
+              scheduler: str | None = None) -> ClassResults:
     """Grade every ``submissions/<student>/<NN_lesson>/<NN_lesson>.ipynb``, ``jobs`` at a time,
     or on the Dask cluster whose scheduler is at ``scheduler`` (then ``jobs`` is unused).
 
@@ -296,10 +310,10 @@ def autograde(submissions: Path | None = None, workdir: Path | None = None, solu
     submissions = workdir / "submitted" if submissions is None else submissions
     # nbgrader's gradebook trips SQLAlchemy's autoflush warnings on every submission; they say
     # nothing about the grades and would drown the report.
-    with warnings.catch_warnings(), _single_threaded_kernels():
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore", SAWarning)
-        results = _autograde(submissions.resolve(), workdir, solutions.resolve(), feedback, progress,
-                             jobs, limits, only, scheduler)
+        results = _autograde(submissions.resolve(), workdir, solutions.resolve(), feedback,
+                             progress, jobs, limits, only, scheduler)
     results.seconds = time.perf_counter() - start
     report.write_all(results)
     # The same export as `nbgrader export`, with the settings of nbgrader_config.py (e.g. a roster).
@@ -309,34 +323,17 @@ def autograde(submissions: Path | None = None, workdir: Path | None = None, solu
     return results
 
 
-# Kernels inherit the grader's environment. The lessons' matrices are small, and on a laptop
-# several BLAS/OpenMP threads per kernel cost more in contention than they gain.
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-
-
-@contextlib.contextmanager
-def _single_threaded_kernels():
-    saved = {name: os.environ.get(name) for name in THREAD_VARIABLES}
-    os.environ.update({name: "1" for name in THREAD_VARIABLES})
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
 def _autograde(submissions: Path, workdir: Path, solutions: Path, feedback: bool, progress: bool,
-               jobs: int, limits: Limits, only: Sequence[str], scheduler: str | None) -> ClassResults:
+               jobs: int, limits: Limits, only: Sequence[str],
+               scheduler: str | None) -> ClassResults:
     lessons = selected_lessons(solutions, only)
     students, unknown = find_submissions(submissions, lesson_names(solutions))
     # The gradebook learns each lesson's cells (hidden tests included) from a release made in
     # the working folder, so grading never touches the committed lessons/.
     register(workdir, solutions, lessons)
-    specs = {lesson: LessonSpec.from_notebooks(lesson, _read(workdir / "release" / lesson / f"{lesson}.ipynb"),
-                                               _read(solutions / lesson / f"{lesson}.ipynb"))
+    specs = {lesson: LessonSpec.from_notebooks(
+                 lesson, _read(workdir / "release" / lesson / f"{lesson}.ipynb"),
+                 _read(solutions / lesson / f"{lesson}.ipynb"))
              for lesson in lessons}
     with gradebook(workdir) as gb:
         for student in students:
@@ -353,9 +350,11 @@ def _autograde(submissions: Path, workdir: Path, solutions: Path, feedback: bool
             elif notebook is not None:
                 files = _bundle(notebook, limits)
                 if isinstance(files, str):  # too big to send anywhere: failed, with the reason
-                    _save(Outcome(student, lesson, None, [Flag(FAILED, "", files)]), grade, workdir, submissions)
+                    _save(Outcome(student, lesson, None, [Flag(FAILED, "", files)]), grade, workdir,
+                          submissions)
                 else:
-                    todo.append(Job(f"{run}-{len(todo)}", student, lesson, files, specs[lesson], limits))
+                    todo.append(Job(f"{run}-{len(todo)}", student, lesson, files, specs[lesson],
+                                    limits))
     isolation = set()
     with cluster.connect(scheduler, jobs) as client:
         # Workers read the lessons' source cells from a copy: the gradebook itself has one writer.
@@ -369,7 +368,8 @@ def _autograde(submissions: Path, workdir: Path, solutions: Path, feedback: bool
                 isolation.add(outcome.isolation)
                 _save(outcome, grade, workdir, submissions)
             except Exception as exc:  # noqa: BLE001 - this submission fails, the class goes on
-                grade.status, grade.detail = "failed", f"could not grade: {type(exc).__name__}: {exc}"[:300]
+                grade.status, grade.detail = ("failed",
+                                              f"could not grade: {type(exc).__name__}: {exc}"[:300])
                 grade.flags.append(Flag(FAILED, "", grade.detail))
                 _record_zero(workdir, grade)
         if feedback:
@@ -408,7 +408,8 @@ def _find_notebook(submissions: Path, grade: Grade, unknown: list[str]) -> Path 
     elif source.is_dir():
         # nbgrader grades only the notebook names it released; say which one was expected.
         found = ", ".join(sorted(p.name for p in source.glob("*.ipynb"))) or "no notebook"
-        grade.status, grade.detail = "failed", f"no {expected} in {student}/{lesson} (found: {found})"
+        grade.status, grade.detail = ("failed",
+                                      f"no {expected} in {student}/{lesson} (found: {found})")
     else:
         grade.status, grade.detail = "missing", "no submission"
         astray = [u for u in unknown if u in (f"{student}/{lesson}.ipynb", f"{student}/{expected}")]
@@ -468,8 +469,8 @@ def _save(outcome: Outcome, grade: Grade, workdir: Path, submissions: Path) -> N
     for name in EXCHANGE_FILES:  # nbgrader's feedback release needs them beside the notebook
         if (submitted / name).is_file():
             shutil.copy(submitted / name, autograded / name)
-    resources = {"nbgrader": {"db_url": db_url, "assignment": grade.lesson, "notebook": grade.lesson,
-                              "student": grade.student}}
+    resources = {"nbgrader": {"db_url": db_url, "assignment": grade.lesson,
+                              "notebook": grade.lesson, "student": grade.student}}
     nb, _ = SaveAutoGrades().preprocess(outcome.nb, resources)
     # The late penalty is nbgrader's own step, with the plugin nbgrader_config.py names.
     nb, _ = AssignLatePenalties(config=config.load()).preprocess(nb, resources)
@@ -490,7 +491,8 @@ def _timestamp(folder: Path) -> datetime.datetime | None:
 
 
 def _record_zero(workdir: Path, grade: Grade) -> None:
-    """A submission that could not be graded: zero in the gradebook, which the instructor can override."""
+    """A submission that could not be graded: zero in the gradebook, which the
+    instructor can override."""
     with gradebook(workdir) as gb:
         gb.update_or_create_submission(grade.lesson, grade.student)
         for g in gb.find_submission_notebook(grade.lesson, grade.lesson, grade.student).grades:
@@ -502,12 +504,15 @@ def _write_feedback(client, workdir: Path, results: ClassResults, progress: bool
     """Feedback HTML of every graded submission, rendered on the workers from a copy of the
     gradebook; a submission whose feedback fails keeps its grade and gets a note."""
     graded = [g for g in results.grades.values() if g.status == "graded"]
-    items = [(g.lesson, g.student, (workdir / "autograded" / g.student / g.lesson / f"{g.lesson}.ipynb").read_bytes())
+    items = [(g.lesson, g.student,
+              (workdir / "autograded" / g.student / g.lesson / f"{g.lesson}.ipynb").read_bytes())
              for g in graded]
     for (lesson, student, _), html, error in cluster.map_unordered(
-            client, _feedback_job, items, (workdir / "gradebook.db").read_bytes(), progress=progress, desc="feedback"):
+            client, _feedback_job, items, (workdir / "gradebook.db").read_bytes(),
+            progress=progress, desc="feedback"):
         if error is not None:  # the grade stands; the instructor hears that its feedback is missing
-            results.grades[student, lesson].flags.append(Flag(NOTE, "", f"no feedback HTML: {_first_line(error)}"))
+            results.grades[student, lesson].flags.append(
+                Flag(NOTE, "", f"no feedback HTML: {_first_line(error)}"))
             continue
         folder = workdir / "feedback" / student / lesson
         folder.mkdir(parents=True, exist_ok=True)
@@ -565,10 +570,11 @@ def _read_scores(workdir: Path, results: ClassResults) -> None:
                 grade.late_penalty = notebook.late_submission_penalty or 0.0
                 grade.score = notebook.score - grade.late_penalty
                 # nbgrader gives an untouched answer 0 itself; an answered one waits for a person.
-                grade.pending = sum(g.max_score for g in notebook.grades
-                                    if g.needs_manual_grade and g.manual_score is None and g.auto_score is None)
+                grade.pending = sum(g.max_score for g in notebook.grades if g.needs_manual_grade
+                                    and g.manual_score is None and g.auto_score is None)
                 # Per test cell; answers graded by hand are Formgrader's to report.
-                results.cell_scores[student, lesson] = {g.name: (g.score, g.max_score) for g in notebook.grades
+                results.cell_scores[student, lesson] = {g.name: (g.score, g.max_score)
+                                                        for g in notebook.grades
                                                         if g.cell_type == "code"}
 
 
@@ -586,7 +592,8 @@ class TestResult:
         return self.score >= self.max_score
 
 
-def check(notebook: Path, limits: Limits | None = None, lessons: Path = LESSONS) -> tuple[Grade, list[TestResult]]:
+def check(notebook: Path, limits: Limits | None = None,
+          lessons: Path = LESSONS) -> tuple[Grade, list[TestResult]]:
     """Grade one student's notebook against the visible tests of its lesson, as the grader would.
 
     The same pipeline as :func:`autograde` (integrity checks, sanitising, the sandboxed kernel
@@ -601,8 +608,8 @@ def check(notebook: Path, limits: Limits | None = None, lessons: Path = LESSONS)
         folder = Path(tmp) / "submissions" / "you" / lesson
         folder.mkdir(parents=True)
         shutil.copy(notebook, folder / f"{lesson}.ipynb")
-        results = autograde(folder.parents[1], Path(tmp) / "work", solutions=lessons, feedback=False,
-                            progress=False, jobs=1, limits=limits, only=[lesson])
+        results = autograde(folder.parents[1], Path(tmp) / "work", solutions=lessons,
+                            feedback=False, progress=False, jobs=1, limits=limits, only=[lesson])
         grade = results.grades["you", lesson]
         graded = results.workdir / "autograded" / "you" / lesson / f"{lesson}.ipynb"
         messages = _failure_messages(_read(graded)) if graded.is_file() else {}
@@ -630,7 +637,8 @@ def _failure_messages(nb: dict) -> dict[str, str]:
             continue
         for out in cell.get("outputs", []):
             if out.get("output_type") == "error":
-                messages[meta["grade_id"]] = f"{out.get('ename', '')}: {out.get('evalue', '')}".strip(": ")
+                messages[meta["grade_id"]] = (f"{out.get('ename', '')}: {out.get('evalue', '')}"
+                                              .strip(": "))
                 break
             if out.get("output_type") == "stream" and out.get("name") == "stderr":
                 messages.setdefault(meta["grade_id"], "the cell wrote to stderr")

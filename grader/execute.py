@@ -51,7 +51,8 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from traitlets.config import Config
 
 from grader import cluster, guard, sandbox
-from grader.integrity import FAILED, LIMIT, NOTE, SUSPICIOUS, Flag, LessonSpec, check_structure, repair_cell_ids
+from grader.integrity import (FAILED, LIMIT, NOTE, SUSPICIOUS, Flag, LessonSpec, check_structure,
+                              repair_cell_ids)
 from grader.scan import scan_code, student_cells
 
 KERNEL_ARGS = ["--HistoryManager.hist_file=:memory:", "--IPKernelApp.log_level=ERROR"]
@@ -60,8 +61,10 @@ KERNEL_ARGS = ["--HistoryManager.hist_file=:memory:", "--IPKernelApp.log_level=E
 GRADING_KERNEL_ARGS = [*KERNEL_ARGS, "--InlineBackend.figure_formats=set()"]
 MAX_OUTPUTS_PER_CELL = 200
 IOPUB_S = 10
-NOT_RUN = "[not run while grading: it comes after the last graded cell, so it cannot change the grade]\n"
-PROBE_S = 60  # the first run-time check imports what the tests use (torch: seconds on a busy machine)
+NOT_RUN = ("[not run while grading: it comes after the last graded cell, so it cannot change "
+           "the grade]\n")
+# the first run-time check imports what the tests use (torch: seconds on a busy machine)
+PROBE_S = 60
 
 
 @dataclass(frozen=True)
@@ -101,7 +104,8 @@ class Limits:
 
 @dataclass(frozen=True)
 class Isolation:
-    """How kernels are isolated: the sandbox level, what they see, and whether cgroups bound them."""
+    """How kernels are isolated: the sandbox level, what they see, and whether
+    cgroups bound them."""
 
     level: str = sandbox.NONE
     view: tuple[Path, ...] = ()
@@ -159,15 +163,18 @@ def grade_job(job: Job, source_db: bytes) -> Outcome:
     """
     level, cgroups, how = _isolation_here(job.limits.memory_bytes)
     root = job_folder()
-    task = Task(job.student, job.lesson, root / "submission" / f"{job.lesson}.ipynb", f"sqlite:///{root / 'source.db'}",
-                job.spec, job.limits, Isolation(level, _view(), cgroups, how), root / "scratch", root / "k",
+    task = Task(job.student, job.lesson, root / "submission" / f"{job.lesson}.ipynb",
+                f"sqlite:///{root / 'source.db'}",
+                job.spec, job.limits, Isolation(level, _view(), cgroups, how), root / "scratch",
+                root / "k",
                 # A name of this attempt's own: a job retried after its worker died may run beside
                 # the orphan of the first attempt, and ending one cgroup must not end the other.
                 f"minnas-{job.key}-{uuid.uuid4().hex[:8]}" if cgroups else "")
     try:
         _write_files(root / "submission", job.files)
         (root / "source.db").write_bytes(source_db)
-        outcome = cluster.isolated(grade, task, job.limits.hard_s, after_kill=functools.partial(end_kernel, task))
+        outcome = cluster.isolated(grade, task, job.limits.hard_s,
+                                   after_kill=functools.partial(end_kernel, task))
         outcome.isolation = how
         return outcome
     finally:
@@ -213,7 +220,7 @@ def _isolation_here(memory_bytes: int) -> tuple[str, bool, str]:
         return _DETECTED[memory_bytes]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _view() -> tuple[Path, ...]:
     return tuple(sandbox.read_only_view())
 
@@ -247,7 +254,9 @@ def grade(task: Task) -> Outcome:
         # check repairs them deterministically (and says so) instead.
         nb = nbformat.convert(nbformat.reader.reads(task.notebook.read_text(encoding="utf-8")), 4)
     except Exception as exc:  # noqa: BLE001 - any unreadable file is the student's, not ours
-        outcome.flags.append(Flag(FAILED, "", f"not a valid notebook: {type(exc).__name__}: {_first_line(exc)}"))
+        outcome.flags.append(Flag(FAILED,
+                                  "", f"not a valid notebook: {type(exc).__name__}: "
+                                      f"{_first_line(exc)}"))
         return outcome
     try:
         outcome.flags += check_structure(nb, task.spec)
@@ -258,13 +267,15 @@ def grade(task: Task) -> Outcome:
         outcome.flags += _tidy_outputs(nb)
         outcome.nb = nb
     except Exception as exc:  # noqa: BLE001 - recorded against this submission; the batch goes on
-        outcome.flags.append(Flag(FAILED, "", f"could not grade: {type(exc).__name__}: {_first_line(exc)}"))
+        outcome.flags.append(Flag(FAILED, "",
+                                  f"could not grade: {type(exc).__name__}: {_first_line(exc)}"))
     outcome.seconds = time.perf_counter() - start
     return outcome
 
 
 def submitted_file_problem(notebook: Path, limits: Limits) -> str:
-    """Why a submitted notebook cannot be graded as a file (a link, not a plain file, too big), or ``""``."""
+    """Why a submitted notebook cannot be graded as a file (a link, not a plain file, too
+    big), or ``""``."""
     import stat
 
     info = notebook.lstat()
@@ -288,7 +299,8 @@ def _resources(task: Task) -> dict:
 
 
 def _sanitize(nb: nbformat.NotebookNode, task: Task) -> nbformat.NotebookNode:
-    """nbgrader's sanitising steps: clear outputs, deduplicate, restore kernelspec and locked cells."""
+    """nbgrader's sanitising steps: clear outputs, deduplicate, restore kernelspec
+    and locked cells."""
     from nbgrader.preprocessors import (CheckCellMetadata, ClearOutput, DeduplicateIds,
                                         OverwriteCells, OverwriteKernelspec)
 
@@ -297,7 +309,8 @@ def _sanitize(nb: nbformat.NotebookNode, task: Task) -> nbformat.NotebookNode:
     resources = _resources(task)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for pp in (ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteCells, CheckCellMetadata):
+        for pp in (ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteCells,
+                   CheckCellMetadata):
             nb, resources = pp(config=cfg).preprocess(nb, resources)
     repair_cell_ids(nb)  # cells nbgrader re-added come without an id
     return nb
@@ -309,7 +322,8 @@ class _SandboxedKernelManager(AsyncKernelManager):
     sandbox_options: dict = {}
 
     def format_kernel_cmd(self, extra_arguments=None):
-        return sandbox.kernel_command(super().format_kernel_cmd(extra_arguments), **self.sandbox_options)
+        return sandbox.kernel_command(super().format_kernel_cmd(extra_arguments),
+                                      **self.sandbox_options)
 
     @property
     def kernel_spec(self):
@@ -345,14 +359,16 @@ class _BoundedClient(NotebookClient):
     def __init__(self, nb, limits: Limits, **kw):
         super().__init__(nb, **kw)
         self.bounds = limits
-        self.used: dict[int, list[int]] = {}  # cell index -> [characters kept, messages kept, dropped]
+        # cell index -> [characters kept, messages kept, dropped]
+        self.used: dict[int, list[int]] = {}
         self.notebook_chars = 0
 
     def output(self, outs, msg, display_id, cell_index):
         content = msg["content"]
         if msg["msg_type"] == "error":
             content["evalue"] = _shorten(str(content.get("evalue", "")), 2_000)
-            content["traceback"] = [_shorten(str(line), 2_000) for line in content.get("traceback", [])[-60:]]
+            content["traceback"] = [_shorten(str(line), 2_000)
+                                    for line in content.get("traceback", [])[-60:]]
             return super().output(outs, msg, display_id, cell_index)
         used = self.used.setdefault(cell_index, [0, 0, 0])
         size = _size(content)
@@ -369,7 +385,8 @@ class _BoundedClient(NotebookClient):
 def _size(content: dict) -> int:
     if "text" in content:
         return len(content["text"])
-    return sum(len(v) if isinstance(v, str) else len(str(v)) for v in (content.get("data") or {}).values())
+    return sum(len(v) if isinstance(v, str) else len(str(v))
+               for v in (content.get("data") or {}).values())
 
 
 def _shorten(text: str, n: int) -> str:
@@ -377,7 +394,8 @@ def _shorten(text: str, n: int) -> str:
 
 
 def _error(ename: str, evalue: str) -> nbformat.NotebookNode:
-    return nbformat.v4.new_output("error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
+    return nbformat.v4.new_output("error", ename=ename, evalue=evalue,
+                                  traceback=[f"{ename}: {evalue}"])
 
 
 def _label(nb: nbformat.NotebookNode, index: int) -> str:
@@ -393,8 +411,8 @@ def _execute(nb: nbformat.NotebookNode, task: Task) -> tuple[list[Flag], float]:
     def cell_timeout(cell) -> int:
         return max(1, min(limits.cell_s, int(deadline - time.monotonic()) + 1))
 
-    env = dict(os.environ, NBGRADER_EXECUTION="autograde", OMP_NUM_THREADS="1",
-               OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHONWARNINGS="ignore")
+    # The sandbox passes on only its allow-list, and sets the thread variables itself.
+    env = dict(os.environ, NBGRADER_EXECUTION="autograde", PYTHONWARNINGS="ignore")
     cgroup = (sandbox.Cgroup.create(task.cgroup, limits.memory_bytes, limits.max_processes)
               if task.isolation.cgroups and task.cgroup else None)
     km = _kernel_manager(task, cgroup)
@@ -402,7 +420,8 @@ def _execute(nb: nbformat.NotebookNode, task: Task) -> tuple[list[Flag], float]:
         nb, limits, km=km, timeout_func=cell_timeout, interrupt_on_timeout=True, allow_errors=True,
         # After the reply, outputs may still be in flight (more so on a busy machine): give them
         # IOPUB_S before concluding that the kernel ignored the interrupt.
-        raise_on_iopub_timeout=True, iopub_timeout=IOPUB_S, extra_arguments=GRADING_KERNEL_ARGS, record_timing=False,
+        raise_on_iopub_timeout=True, iopub_timeout=IOPUB_S, extra_arguments=GRADING_KERNEL_ARGS,
+        record_timing=False,
         error_on_timeout={"ename": "CellTimeoutError", "evalue": "time limit",
                           "traceback": ["CellTimeoutError: the cell ran past its time limit"]},
         on_cell_executed=_record_reply_error)
@@ -427,7 +446,8 @@ def _execute(nb: nbformat.NotebookNode, task: Task) -> tuple[list[Flag], float]:
         flags.append(Flag(LIMIT, _label(nb, index), reason))
         for cell in nb.cells[index:]:
             if cell.cell_type == "code":
-                cell.outputs = [_error("KernelStopped", f"not run to the end: {reason} (in {_label(nb, index)})")]
+                cell.outputs = [_error("KernelStopped",
+                                       f"not run to the end: {reason} (in {_label(nb, index)})")]
     if out_of_memory and not any("memory" in f.message for f in flags):
         flags.append(Flag(LIMIT, "", f"the notebook's processes hit their memory limit together "
                                      f"({limits.memory_bytes / 2**30:g} GiB, cgroup)"))
@@ -435,11 +455,12 @@ def _execute(nb: nbformat.NotebookNode, task: Task) -> tuple[list[Flag], float]:
     # time), so the note states the bound, not the count: grades and flags stay deterministic.
     for index, (_, _, dropped) in sorted(client.used.items()):
         if dropped:
-            bound = (f"{limits.cell_output_chars:,} characters or {limits.cell_messages:,} outputs per cell, "
-                     f"{limits.notebook_output_chars:,} characters per notebook")
+            bound = (f"{limits.cell_output_chars:,} characters or {limits.cell_messages:,} outputs "
+                     f"per cell, {limits.notebook_output_chars:,} characters per notebook")
             nb.cells[index].outputs.append(nbformat.v4.new_output(
                 "stream", name="stdout", text=f"\n[output over the limit ({bound}) not kept]\n"))
-            flags.append(Flag(NOTE, _label(nb, index), f"output over the limit ({bound}): characters truncated"))
+            flags.append(Flag(NOTE, _label(nb, index),
+                              f"output over the limit ({bound}): characters truncated"))
     return flags, cpu_s
 
 
@@ -471,7 +492,8 @@ def _run_cells(client: _BoundedClient, nb, task: Task, deadline: float, flags: l
                 for finding in found:
                     if finding not in reported:
                         reported.add(finding)
-                        flags.append(Flag(SUSPICIOUS, _label(nb, index), f"before this test: {finding}"))
+                        flags.append(Flag(SUSPICIOUS, _label(nb, index),
+                                          f"before this test: {finding}"))
             client.execute_cell(cell, index)
         except DeadKernelError:
             return index, _death_reason(client.km, limits, cgroup)
@@ -479,7 +501,8 @@ def _run_cells(client: _BoundedClient, nb, task: Task, deadline: float, flags: l
             return index, (f"the kernel did not stop, or its output did not end, at the time limit "
                            f"({limits.cell_s} s per cell)")
         except Exception as exc:  # noqa: BLE001 - e.g. garbled messages from a kernel that forked
-            return index, f"the kernel's messages could not be read ({type(exc).__name__}: {_first_line(exc)})"
+            return index, ("the kernel's messages could not be read "
+                           f"({type(exc).__name__}: {_first_line(exc)})")
         flags += _limit_flags(nb, index, limits, deadline)
     return None
 
@@ -491,11 +514,13 @@ def last_graded_cell(nb: nbformat.NotebookNode) -> int:
     gradebook: a student cannot move this point earlier, only later (which runs more).
     """
     graded = [i for i, cell in enumerate(nb.cells) if cell.cell_type == "code" and (
-              cell.metadata.get("nbgrader", {}).get("grade") or cell.metadata.get("nbgrader", {}).get("solution"))]
+              cell.metadata.get("nbgrader", {}).get("grade")
+              or cell.metadata.get("nbgrader", {}).get("solution"))]
     return max(graded, default=-1)
 
 
-def _probe(client: NotebookClient, spec: LessonSpec, baseline: dict | None) -> tuple[list[str], dict | None]:
+def _probe(client: NotebookClient, spec: LessonSpec,
+           baseline: dict | None) -> tuple[list[str], dict | None]:
     """Run :mod:`grader.guard`'s check silently in the kernel: ``(findings, snapshot)``."""
     from queue import Empty
 
@@ -508,7 +533,7 @@ def _probe(client: NotebookClient, spec: LessonSpec, baseline: dict | None) -> t
             reply = run_sync(kc.shell_channel.get_msg)(timeout=1)
         except Empty:
             if not run_sync(client.km.is_alive)():
-                raise DeadKernelError("the kernel died")
+                raise DeadKernelError("the kernel died") from None
             continue
         if reply["parent_header"].get("msg_id") == msg_id:
             result = reply["content"].get("user_expressions", {}).get("guard", {})
@@ -531,7 +556,8 @@ def _limit_flags(nb, index: int, limits: Limits, deadline: float) -> list[Flag]:
         if out.ename == "CellTimeoutError":
             which = "notebook" if time.monotonic() >= deadline - 1 else "cell"
             seconds = limits.notebook_s if which == "notebook" else limits.cell_s
-            flags.append(Flag(LIMIT, _label(nb, index), f"{which} time limit ({seconds} s): interrupted"))
+            flags.append(Flag(LIMIT, _label(nb, index),
+                              f"{which} time limit ({seconds} s): interrupted"))
         elif out.ename == "MemoryError":
             flags.append(Flag(LIMIT, _label(nb, index),
                               f"memory limit ({limits.memory_bytes / 2**30:g} GiB): MemoryError"))
@@ -559,21 +585,26 @@ def _death_reason(km: AsyncKernelManager, limits: Limits, cgroup: sandbox.Cgroup
 
 
 def _tidy_outputs(nb: nbformat.NotebookNode) -> list[Flag]:
-    """Relabel stderr in test cells, and cap huge outputs (nbgrader's LimitOutput, then a count cap)."""
+    """Relabel stderr in test cells, and cap huge outputs (nbgrader's LimitOutput, then
+    a count cap)."""
+    from nbconvert.preprocessors import CoalesceStreamsPreprocessor
     from nbgrader.preprocessors import LimitOutput
 
     flags = []
     for i, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue
-        cell.outputs = _coalesce_streams(cell.outputs)
+        # How the kernel chunked a stream is chance: consecutive writes of one name become one.
+        CoalesceStreamsPreprocessor().preprocess_cell(cell, {}, i)
         meta = cell.metadata.get("nbgrader", {})
         if meta.get("grade") and not meta.get("solution"):
             streams = [o for o in cell.outputs if o.output_type == "stream" and o.name == "stderr"]
             for out in streams:
                 out.name, out.text = "stdout", "[stderr] " + out.text
             if streams:
-                flags.append(Flag(NOTE, _label(nb, i), "wrote to stderr during a test (kept, not held against the grade)"))
+                flags.append(Flag(NOTE,
+                                  _label(nb, i), "wrote to stderr during a test (kept, not held "
+                                                 "against the grade)"))
         size = sum(len(o.get("text", "")) for o in cell.outputs)
         if len(cell.outputs) > MAX_OUTPUTS_PER_CELL:
             flags.append(Flag(NOTE, _label(nb, i), f"{len(cell.outputs)} outputs: the first "
@@ -586,23 +617,3 @@ def _tidy_outputs(nb: nbformat.NotebookNode) -> list[Flag]:
             flags.append(Flag(NOTE, _label(nb, i), "long output shortened to nbgrader's limits "
                                                    "(characters truncated)"))
     return flags
-
-
-def _coalesce_streams(outputs: list) -> list:
-    """Merge consecutive stream outputs of one name: how the kernel chunked them is chance.
-
-    The pieces are joined once per run of outputs (linear time, however many tiny writes).
-    """
-    merged, pieces = [], []
-    for out in outputs:
-        if (out.output_type == "stream" and merged and merged[-1].output_type == "stream"
-                and merged[-1].name == out.name):
-            pieces.append(out.text)
-            continue
-        if pieces:
-            merged[-1].text = "".join(pieces)
-        merged.append(out)
-        pieces = [out.text] if out.output_type == "stream" else []
-    if pieces:
-        merged[-1].text = "".join(pieces)
-    return merged

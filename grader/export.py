@@ -68,7 +68,8 @@ Sources
 -------
 - Instructure, "How do I import grades in the Gradebook?" (Instructor Guide):
   https://community.instructure.com/en/kb/articles/660862-how-do-i-import-grades-in-the-gradebook
-  (formerly https://community.canvaslms.com/t5/Instructor-Guide/How-do-I-import-grades-in-the-Gradebook/ta-p/807);
+  (formerly
+  https://community.canvaslms.com/t5/Instructor-Guide/How-do-I-import-grades-in-the-Gradebook/ta-p/807);
   the required columns as summarised by Ohio State's guide,
   https://teaching.resources.osu.edu/toolsets/carmencanvas/guides/calculating-final-grades/import-csv-file-carmen-grades
   (Student name / ID / SIS User ID, SIS Login ID, Section, then the assignments; new assignment
@@ -153,7 +154,8 @@ def read_roster(path: str | Path, key: str = "SIS Login ID") -> Roster:
         reader = csv.DictReader(f)
         header = [h.strip() for h in reader.fieldnames or []]
         if key not in header:
-            raise ValueError(f"roster {path}: no column {key!r} with the nbgrader student ids (columns: {header})")
+            raise ValueError(f"roster {path}: no column {key!r} with the nbgrader student ids "
+                             f"(columns: {header})")
         reader.fieldnames = header
         for name in header:
             if (m := _TITLE_AND_ID.match(name)) and name not in STUDENT_COLUMNS:
@@ -163,8 +165,10 @@ def read_roster(path: str | Path, key: str = "SIS Login ID") -> Roster:
             if not student_id or POINTS_POSSIBLE in (row.get("Student") or ""):
                 continue
             if student_id in roster.students:
-                raise ValueError(f"roster {path}: student {student_id!r} appears twice in column {key!r}")
-            roster.students[student_id] = {c: v.strip() for c in STUDENT_COLUMNS if (v := row.get(c) or "").strip()}
+                raise ValueError(f"roster {path}: student {student_id!r} appears twice in "
+                                 f"column {key!r}")
+            roster.students[student_id] = {c: v.strip() for c in STUDENT_COLUMNS
+                                           if (v := row.get(c) or "").strip()}
     return roster
 
 
@@ -190,8 +194,10 @@ def _chosen(requested: Iterable[str] | None, known: list[str], what: str) -> lis
     return sorted(set(requested))
 
 
-def write_canvas_csv(gradebook: Gradebook, path: str | Path, assignments: Iterable[str] | None = None,
-                     students: Iterable[str] | None = None, roster: Roster | str | Path | None = None,
+def write_canvas_csv(gradebook: Gradebook, path: str | Path,
+                     assignments: Iterable[str] | None = None,
+                     students: Iterable[str] | None = None,
+                     roster: Roster | str | Path | None = None,
                      missing: Literal["zero", "blank"] = "zero", points_possible: bool = True,
                      log: logging.Logger | logging.LoggerAdapter | None = None) -> Path:
     """Write the grades of ``gradebook`` as a CSV that Canvas's gradebook import accepts.
@@ -255,9 +261,11 @@ def write_canvas_csv(gradebook: Gradebook, path: str | Path, assignments: Iterab
     for student_id in student_ids:
         canvas = roster.students.get(student_id, {})
         if roster.students and not canvas:
-            log.warning("Canvas export: %r is not in the roster; Canvas will match on SIS Login ID and name only",
+            log.warning("Canvas export: %r is not in the roster; Canvas will match on SIS Login ID "
+                        "and name only",
                         student_id)
-        identity = {"Student": _display_name(by_id[student_id]), "SIS Login ID": student_id, **canvas}
+        identity = {"Student": _display_name(by_id[student_id]), "SIS Login ID": student_id,
+                    **canvas}
         row = [identity.get(c, "") for c in STUDENT_COLUMNS]
         for lesson in lessons:
             submission = submitted.get((lesson, student_id))
@@ -265,9 +273,10 @@ def write_canvas_csv(gradebook: Gradebook, path: str | Path, assignments: Iterab
                 row.append("0" if missing == "zero" else "")
                 continue
             if submission.needs_manual_grade:
-                log.warning("Canvas export: %s of %r still needs manual grading; its score is incomplete",
-                            lesson, student_id)
-            row.append(_points((submission.score or 0.0) - (submission.late_submission_penalty or 0.0)))
+                log.warning("Canvas export: %s of %r still needs manual grading; its score "
+                            "is incomplete", lesson, student_id)
+            row.append(_points((submission.score or 0.0)
+                               - (submission.late_submission_penalty or 0.0)))
         rows.append(row)
     # Sorted as people read a class list; the id breaks ties between namesakes.
     rows.sort(key=lambda r: (r[0].casefold(), r[3]))
@@ -291,13 +300,15 @@ class CanvasExportPlugin(ExportPlugin):
     ``c.CanvasExportPlugin.roster = "canvas_export.csv"`` in ``nbgrader_config.py``.
     """
 
-    roster = Unicode("", help="CSV with the students' Canvas ids and sections (e.g. Canvas's gradebook export); "
-                              "empty for none.").tag(config=True)
-    roster_key = Unicode("SIS Login ID", help="The roster column that holds the nbgrader student id.").tag(config=True)
+    roster = Unicode("", help="CSV with the students' Canvas ids and sections (e.g. Canvas's "
+                              "gradebook export); empty for none.").tag(config=True)
+    roster_key = Unicode("SIS Login ID", help="The roster column that holds the "
+                                              "nbgrader student id.").tag(config=True)
     missing = Enum(("zero", "blank"), default_value="zero",
-                   help="A lesson not submitted: 0, or a blank cell (no grade in Canvas).").tag(config=True)
-    points_possible = Bool(True, help="Write Canvas's 'Points Possible' row (each lesson's maximum score)."
-                           ).tag(config=True)
+                   help="A lesson not submitted: 0, or a blank cell (no grade in Canvas)."
+                   ).tag(config=True)
+    points_possible = Bool(True, help="Write Canvas's 'Points Possible' row (each lesson's "
+                                      "maximum score).").tag(config=True)
 
     def export(self, gradebook: Gradebook) -> None:
         """Write the grades of ``gradebook`` to ``self.to`` or ``canvas_grades.csv``.
@@ -314,8 +325,10 @@ class CanvasExportPlugin(ExportPlugin):
             self.log.info("Exporting only lessons: %s", self.assignment)
         if self.student:
             self.log.info("Exporting only students: %s", self.student)
-        write_canvas_csv(gradebook, dest, assignments=self.assignment or None, students=self.student or None,
-                         roster=roster, missing=self.missing, points_possible=self.points_possible, log=self.log)
+        write_canvas_csv(gradebook, dest, assignments=self.assignment or None,
+                         students=self.student or None,
+                         roster=roster, missing=self.missing, points_possible=self.points_possible,
+                         log=self.log)
 
 
 __all__ = ["CanvasExportPlugin", "Roster", "read_roster", "write_canvas_csv"]

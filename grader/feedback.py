@@ -38,10 +38,12 @@ from nbgrader import utils
 from nbgrader.preprocessors import ClearHiddenTests, GetGrades
 from traitlets.config import Config
 
-__all__ = ["HIDDEN_FAILURE", "HIDDEN_OUTPUT_NOTE", "FeedbackExporter", "HideHiddenTests", "configure"]
+__all__ = ["HIDDEN_FAILURE", "HIDDEN_OUTPUT_NOTE", "FeedbackExporter", "HideHiddenTests",
+           "configure"]
 
 HIDDEN_OUTPUT_NOTE = "[output of the hidden tests is not shown]\n"
-HIDDEN_FAILURE = "a hidden test failed (hidden tests check your function on inputs you were not shown)"
+HIDDEN_FAILURE = ("a hidden test failed (hidden tests check your function on inputs you were "
+                  "not shown)")
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 # A frame header of IPython's traceback: "Cell In[12], line 25" (IPython >= 8.6) or
@@ -59,7 +61,8 @@ class HideHiddenTests(ClearHiddenTests):
     block are changed; every other cell is left as it is.
     """
 
-    def preprocess(self, nb: NotebookNode, resources: ResourcesDict) -> tuple[NotebookNode, ResourcesDict]:
+    def preprocess(self, nb: NotebookNode,
+                   resources: ResourcesDict) -> tuple[NotebookNode, ResourcesDict]:
         """Process every cell; unlike ``ClearHiddenTests``, leave the notebook metadata alone."""
         return super(ClearHiddenTests, self).preprocess(nb, resources)
 
@@ -82,7 +85,8 @@ class HideHiddenTests(ClearHiddenTests):
         return None
 
 
-def _visible_outputs(outputs: list[NotebookNode], count: int | None, begin: int) -> list[NotebookNode]:
+def _visible_outputs(outputs: list[NotebookNode], count: int | None,
+                     begin: int) -> list[NotebookNode]:
     """The outputs of a test cell that a student may see: one note in place of any stream and
     display outputs, then the errors as :func:`_visible_error` makes them."""
     errors = [_visible_error(out, count, begin) for out in outputs if out.output_type == "error"]
@@ -117,7 +121,8 @@ def _visible_error(error: NotebookNode, count: int | None, begin: int) -> Notebo
                       traceback=[f"{error.ename}: {HIDDEN_FAILURE}"])
 
 
-def _cut_hidden_lines(traceback: list[str], count: int | None, begin: int) -> tuple[list[str], list[int]]:
+def _cut_hidden_lines(traceback: list[str], count: int | None,
+                      begin: int) -> tuple[list[str], list[int]]:
     """Drop the numbered source lines at or after ``begin`` from the frames of cell ``count``.
 
     Returns the traceback without them and the line numbers that this cell's frames point at.
@@ -148,7 +153,8 @@ class FeedbackExporter(HTMLExporter):
     """
 
     IMAGE_WITHOUT_ALT = re.compile(r"<img(?![^>]*\balt=)")
-    FOCUSABLE = re.compile(r'<div (class="[^"]*\b(?:jp-Cell-inputWrapper|jp-OutputArea-output)\b[^"]*")')
+    FOCUSABLE = re.compile(
+        r'<div (class="[^"]*\b(?:jp-Cell-inputWrapper|jp-OutputArea-output)\b[^"]*")')
 
     def from_notebook_node(self, nb: NotebookNode, resources: ResourcesDict | None = None, **kw):
         language = nb.metadata.get("language_info", {})
@@ -159,7 +165,8 @@ class FeedbackExporter(HTMLExporter):
         self.register_filter("filter_data_type", WidgetsDataTypeFilter(
             notebook_metadata=self._nb_metadata, parent=self, resources=resources))
         html, resources = TemplateExporter.from_notebook_node(self, nb, resources, **kw)
-        html = self.IMAGE_WITHOUT_ALT.sub('<img alt="No description has been provided for this image"', html)
+        html = self.IMAGE_WITHOUT_ALT.sub('<img alt="No description has been provided '
+                                          'for this image"', html)
         return self.FOCUSABLE.sub(r'<div \1 tabindex="0"', html), resources
 
 

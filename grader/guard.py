@@ -7,8 +7,8 @@ error messages, a patched ``numpy.allclose`` (by any spelling), a thread that pa
 ``minnas`` reference bound to an exercise's name. The static scan (:func:`grader.scan.scan_code`)
 sees what is spelled out; this check sees what the interpreter *is* before each test cell.
 
-How: at kernel start, before any cell, the grader runs the probe (``_PROBE_SOURCE``) silently (no history,
-no execution count, no ``pre_run_cell`` event) and keeps its *baseline* (the ids of every
+How: at kernel start, before any cell, the grader runs the probe (``_PROBE_SOURCE``) silently (no
+history, no execution count, no ``pre_run_cell`` event) and keeps its *baseline* (the ids of every
 attribute of the modules the tests use, and of ``builtins``); before each test cell it runs the
 probe again with that baseline and gets back what changed. Every difference is a ``suspicious``
 flag naming it.
@@ -25,8 +25,8 @@ import json
 
 # Modules whose objects may legitimately sit in IPython's hooks and the kernel's machinery.
 TRUSTED = ("IPython", "ipykernel", "jupyter_client", "matplotlib", "matplotlib_inline", "traitlets",
-           "zmq", "tornado", "comm", "debugpy", "threading", "asyncio", "concurrent", "tqdm", "torch",
-           "ipywidgets", "logging", "codeop", "builtins")
+           "zmq", "tornado", "comm", "debugpy", "threading", "asyncio", "concurrent", "tqdm",
+           "torch", "ipywidgets", "logging", "codeop", "builtins")
 
 # Runs in the kernel inside a fresh namespace: ARGS is a JSON string (see `probe_code`).
 _PROBE_SOURCE = r'''
@@ -56,9 +56,11 @@ for event, callbacks in ip.events.callbacks.items():
 if sys.gettrace() is not None or sys.getprofile() is not None:
     found.append("a trace or profile function is set (sys.settrace/setprofile)")
 for what, obj, names in (
-        ("the shell", ip, ("run_cell", "run_cell_async", "run_code", "run_ast_nodes", "transform_cell",
-                           "showtraceback", "_showtraceback", "showsyntaxerror", "transform_ast")),
-        ("the kernel", ip.kernel, ("do_execute", "execute_request", "send_response", "_publish_status")),
+        ("the shell", ip, ("run_cell", "run_cell_async", "run_code", "run_ast_nodes",
+                           "transform_cell", "showtraceback", "_showtraceback", "showsyntaxerror",
+                           "transform_ast")),
+        ("the kernel", ip.kernel, ("do_execute", "execute_request", "send_response",
+                                   "_publish_status")),
         ("the kernel's session", ip.kernel.session, ("send", "serialize", "sign", "msg"))):
     for name in names:
         if foreign(getattr(obj, name, None)) or foreign(getattr(type(obj), name, None)):
@@ -127,8 +129,9 @@ for name in args["exercises"]:
     for used in sorted(names):
         obj = getattr(fn, "__globals__", {}).get(used)
         # the reference itself, or the minnas module that holds it
-        if origin(obj).startswith("minnas") and (getattr(obj, "__name__", "") in args["exercises"] or (
-                isinstance(obj, type(sys)) and any(hasattr(obj, e) for e in args["exercises"]))):
+        if origin(obj).startswith("minnas") and (
+                getattr(obj, "__name__", "") in args["exercises"]
+                or isinstance(obj, type(sys)) and any(hasattr(obj, e) for e in args["exercises"])):
             found.append(f"`{name}` calls the minnas reference through `{used}`")
 RESULT = json.dumps({"found": found, "snapshot": snapshot if args["baseline"] is None else None})
 '''
@@ -157,7 +160,8 @@ def _modules(spec) -> set[str]:
 
 
 def parse(result: dict) -> tuple[list[str], dict | None]:
-    """``(findings, snapshot)`` from the probe's user-expression reply; a broken reply is a finding."""
+    """``(findings, snapshot)`` from the probe's user-expression reply; a broken reply
+    is a finding."""
     if result.get("status") != "ok":
         return [f"the run-time check could not run ({result.get('ename', 'no reply')})"], None
     try:

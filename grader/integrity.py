@@ -28,7 +28,8 @@ from dataclasses import dataclass, field
 import nbformat
 
 RESTORED, SUSPICIOUS, LIMIT, FAILED, NOTE = "restored", "suspicious", "limit", "failed", "note"
-# A locked (test or set-up) cell edited, deleted or duplicated: restored, and the instructor hears of it.
+# A locked (test or set-up) cell edited, deleted or duplicated: restored, and the instructor
+# hears of it.
 TAMPERED = "tampered"
 ATTENTION = (SUSPICIOUS, LIMIT, FAILED, TAMPERED)
 
@@ -37,7 +38,8 @@ _VALID_ID = re.compile(r"^[a-zA-Z0-9-_]{1,64}$")
 
 @dataclass(frozen=True)
 class Flag:
-    """One finding on one submission: its kind, the cell (``grade_id``, or ``""``) and what it is."""
+    """One finding on one submission: its kind, the cell (``grade_id``, or ``""``) and
+    what it is."""
 
     kind: str
     cell: str
@@ -75,10 +77,11 @@ class LessonSpec:
     exercises: set[str]
     plain_sources: set[str] = field(default_factory=set)
     tested_chains: set[str] = field(default_factory=set)  # e.g. "np.allclose", loaded by the tests
-    source_texts: dict[str, str] = field(default_factory=dict)  # grade_id -> the source notebook's text
+    # grade_id -> the source notebook's text
+    source_texts: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def from_notebooks(cls, name: str, release: dict, source: dict) -> "LessonSpec":
+    def from_notebooks(cls, name: str, release: dict, source: dict) -> LessonSpec:
         cells, order, plain = {}, [], set()
         for cell in release["cells"]:
             meta = _nbgrader(cell)
@@ -105,10 +108,12 @@ class LessonSpec:
             tree = _parse(src)
             names, imports = _module_bindings(tree)
             free |= _loaded_names(tree) - names - set(imports)
-            chains |= {_dotted(n) for n in ast.walk(tree) if isinstance(n, ast.Attribute)} if tree else set()
+            chains |= {_dotted(n) for n in ast.walk(tree)
+                       if isinstance(n, ast.Attribute)} if tree else set()
         protected = {n: bound_by_setup.get(n, "builtin") for n in free
                      if (n in bound_by_setup or hasattr(builtins, n)) and n not in exercises}
-        texts = {_nbgrader(c)["grade_id"]: _source(c) for c in source["cells"] if "grade_id" in _nbgrader(c)}
+        texts = {_nbgrader(c)["grade_id"]: _source(c) for c in source["cells"]
+                 if "grade_id" in _nbgrader(c)}
         return cls(name, cells, order, release.get("metadata", {}).get("kernelspec", {}),
                    protected, exercises, plain, chains - {""}, texts)
 
@@ -150,7 +155,8 @@ def _module_bindings(tree: ast.Module | None) -> tuple[set[str], dict[str, str]]
                 if isinstance(stmt, ast.Global):
                     names.update(stmt.names)
             return
-        if isinstance(node, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+        if isinstance(node, (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp,
+                             ast.GeneratorExp)):
             return  # their own scope (a walrus inside one is rare enough to let pass)
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             for alias in node.names:
@@ -166,7 +172,8 @@ def _module_bindings(tree: ast.Module | None) -> tuple[set[str], dict[str, str]]
 
 
 def _loaded_names(tree: ast.Module | None) -> set[str]:
-    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)} if tree else set()
+    return {n.id for n in ast.walk(tree)
+            if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)} if tree else set()
 
 
 def _dotted(node: ast.AST) -> str:
@@ -194,14 +201,16 @@ def check_structure(nb: nbformat.NotebookNode, spec: LessonSpec) -> list[Flag]:
     flags = []
     # A cell with an nbgrader id the lesson does not have (copied from another lesson) would
     # crash nbgrader's OverwriteCells: it runs as ordinary code instead.
-    for grade_id in sorted({_nbgrader(c).get("grade_id") for c in nb.cells} - set(spec.cells) - {None}):
+    for grade_id in sorted({_nbgrader(c).get("grade_id")
+                            for c in nb.cells} - set(spec.cells) - {None}):
         for cell in nb.cells:
             if _nbgrader(cell).get("grade_id") == grade_id:
                 del cell.metadata["nbgrader"]
         flags.append(Flag(TAMPERED, grade_id, "cell with an nbgrader id the lesson does not have: "
                                               "graded as ordinary code"))
     seen = Counter(_nbgrader(c).get("grade_id") for c in nb.cells if "grade_id" in _nbgrader(c))
-    last = {_nbgrader(c).get("grade_id"): i for i, c in enumerate(nb.cells) if "grade_id" in _nbgrader(c)}
+    last = {_nbgrader(c).get("grade_id"): i for i, c in enumerate(nb.cells)
+            if "grade_id" in _nbgrader(c)}
     for i, cell in enumerate(nb.cells):
         grade_id = _nbgrader(cell).get("grade_id")
         if grade_id is not None and last[grade_id] != i:
@@ -214,7 +223,8 @@ def check_structure(nb: nbformat.NotebookNode, spec: LessonSpec) -> list[Flag]:
             what = "locked cell" if ref["locked"] else "answer cell (as released, empty)"
             flags.append(Flag(kind, grade_id, f"deleted {what} re-added from the release"))
         elif seen[grade_id] > 1:
-            flags.append(Flag(kind, grade_id, f"cell duplicated ({seen[grade_id]} copies): the last "
+            flags.append(Flag(kind, grade_id,
+                              f"cell duplicated ({seen[grade_id]} copies): the last "
                                               "is graded, the others run as ordinary code"))
     reported = set()
     for cell in nb.cells:
@@ -229,8 +239,8 @@ def check_structure(nb: nbformat.NotebookNode, spec: LessonSpec) -> list[Flag]:
         if ref["points"] is not None and meta.get("points") != ref["points"]:
             changes.append(f"points changed from {ref['points']} to {meta.get('points')}")
         # A test cell as released, or as in the source (hidden tests included), is unchanged.
-        if ref["locked"] and _source(cell).strip() not in (ref["source"].strip(),
-                                                           spec.source_texts.get(grade_id, "").strip()):
+        if ref["locked"] and _source(cell).strip() not in (
+                ref["source"].strip(), spec.source_texts.get(grade_id, "").strip()):
             changes.append("locked cell edited")
         if ref["locked"] and not _is_locked(meta):
             changes.append("lock removed")
@@ -246,7 +256,8 @@ def check_structure(nb: nbformat.NotebookNode, spec: LessonSpec) -> list[Flag]:
 
 
 def _reinsert(nb: nbformat.NotebookNode, spec: LessonSpec, grade_id: str) -> None:
-    """Put the release's cell back after the nearest earlier nbgrader cell the notebook still has."""
+    """Put the release's cell back after the nearest earlier nbgrader cell the
+    notebook still has."""
     position = 0
     for earlier in reversed(spec.order[:spec.order.index(grade_id)]):
         found = [i for i, c in enumerate(nb.cells) if _nbgrader(c).get("grade_id") == earlier]

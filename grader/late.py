@@ -74,11 +74,13 @@ class PerDayPenalty(LateSubmissionPlugin):
     """
 
     percent_per_day = Float(
-        10.0, min=0.0, help="Percent of the score lost for each day late; any part of a day counts as a day.",
+        10.0, min=0.0,
+        help="Percent of the score lost for each day late; any part of a day counts as a day.",
     ).tag(config=True)
 
     max_percent = Float(
-        100.0, min=0.0, max=100.0, help="The most a late submission loses, in percent of its score.",
+        100.0, min=0.0, max=100.0,
+        help="The most a late submission loses, in percent of its score.",
     ).tag(config=True)
 
     # traitlets' min/max let NaN through (every comparison with it is false), and NaN would make
@@ -87,7 +89,8 @@ class PerDayPenalty(LateSubmissionPlugin):
     def _finite(self, proposal: dict) -> float:
         value = proposal["value"]
         if not math.isfinite(value):
-            raise TraitError(f"PerDayPenalty.{proposal['trait'].name} must be a finite number, not {value!r}")
+            raise TraitError(f"PerDayPenalty.{proposal['trait'].name} must be a finite number, "
+                             f"not {value!r}")
         return value
 
     def percent(self, total_seconds_late: float) -> float:
@@ -109,7 +112,8 @@ class PerDayPenalty(LateSubmissionPlugin):
         days = math.ceil(total_seconds_late / SECONDS_PER_DAY)
         return min(self.max_percent, self.percent_per_day * days)
 
-    def late_submission_penalty(self, student_id: str, score: float, total_seconds_late: float) -> float:
+    def late_submission_penalty(self, student_id: str, score: float,
+                                total_seconds_late: float) -> float:
         """Points taken off a notebook of ``student_id`` that earned ``score``.
 
         Parameters

@@ -23,9 +23,10 @@ _STATUS = {"missing": "-", "failed": "FAILED"}
 
 # Characters that can end a line, move the cursor or colour the terminal, or reorder what is shown:
 # C0 and C1 controls (newline, CR, tab, ESC...), DEL, Unicode line/paragraph separators and the
-# bidirectional marks, embeddings, overrides and isolates; and lone surrogates (a folder name that is
-# not UTF-8), which cannot be written to a UTF-8 file at all.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+# bidirectional marks, embeddings, overrides and isolates; and lone surrogates (a folder name that
+# is not UTF-8), which cannot be written to a UTF-8 file at all.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u061c\u200e\u200f\u202a-\u202e"
+                      r"\u2066-\u2069\ud800-\udfff]")
 # What a spreadsheet starts a formula with (OWASP, CSV injection); tab and CR are gone by then.
 _FORMULA_START = ("=", "+", "-", "@")
 
@@ -38,7 +39,8 @@ def _plain(text: object) -> str:
 
 def _csv_text(text: object) -> str:
     """``text`` as a CSV field a spreadsheet shows as text: no control characters, and a leading
-    ``'`` where it would otherwise start a formula (leading spaces do not stop some spreadsheets)."""
+    ``'`` where it would otherwise start a formula (leading spaces do not
+    stop some spreadsheets)."""
     text = _CONTROL.sub(" ", str(text))
     return "'" + text if text.lstrip().startswith(_FORMULA_START) else text
 
@@ -64,20 +66,24 @@ def _columns(rows: list[list[str]], left: set[int]) -> list[str]:
 
 
 def integrity_summary(grades) -> str:
-    """A short word for a student's flags: ``ok``, or counts by kind, attention kinds in capitals."""
+    """A short word for a student's flags: ``ok``, or counts by kind, attention
+    kinds in capitals."""
     counts: dict[str, int] = {}
     for g in grades:
         for f in g.flags:
             counts[f.kind] = counts.get(f.kind, 0) + 1
     if not counts:
         return "ok"
-    return ", ".join(f"{n} {kind.upper() if kind in ATTENTION else kind}" for kind, n in sorted(counts.items()))
+    return ", ".join(f"{n} {kind.upper() if kind in ATTENTION else kind}"
+                     for kind, n in sorted(counts.items()))
 
 
 def score_table(results) -> str:
-    """One row per student: the score per lesson, the total and the integrity column; then the flags."""
+    """One row per student: the score per lesson, the total and the integrity column;
+    then the flags."""
     manual = results.pending() > 0  # a column only while answers wait for a person
-    rows = [["student", *results.lessons, "total", *(["manual pending"] if manual else []), "integrity"]]
+    rows = [["student", *results.lessons, "total", *(["manual pending"] if manual else []),
+             "integrity"]]
     for student in results.students:
         grades = [results.grades[student, lesson] for lesson in results.lessons]
         cells = [_STATUS.get(g.status, f"{g.score:g}/{g.max_score:g}") for g in grades]
@@ -89,9 +95,11 @@ def score_table(results) -> str:
         for f in g.flags:
             # Flag's own format, each part made plain.
             cell = f" [{_plain(f.cell)}]" if f.cell else ""
-            lines.append(f"{_plain(g.student)}/{_plain(g.lesson)}: {_plain(f.kind)}: {_plain(f.message)}{cell}")
+            lines.append(f"{_plain(g.student)}/{_plain(g.lesson)}: {_plain(f.kind)}: "
+                         f"{_plain(f.message)}{cell}")
     for folder in results.unknown:
-        lines.append(f"ignored {_plain(folder)}: not a lesson folder (expected STUDENT/NN_name/NN_name.ipynb)")
+        lines.append(f"ignored {_plain(folder)}: not a lesson folder (expected "
+                     "STUDENT/NN_name/NN_name.ipynb)")
     if results.isolation:
         lines.append(f"isolation: {_plain(results.isolation)}")
     return "\n".join(lines)
@@ -102,15 +110,17 @@ def manual_line(results) -> str:
     waiting = [g for g in results.grades.values() if g.pending > 0]
     if not waiting:
         return "Manual grading: nothing pending."
-    return (f"Manual grading: {results.pending():g} points in {len(waiting)} submission(s) await a grader "
-            "(Formgrader's manual grading view); the scores above do not include them yet.")
+    return (f"Manual grading: {results.pending():g} points in {len(waiting)} submission(s) await a "
+            "grader (Formgrader's manual grading view); the scores above do not include them yet.")
 
 
 def exercise_summary(results) -> list[dict]:
-    """Per lesson and per graded cell, over the graded submissions: mean, median, share of full marks."""
+    """Per lesson and per graded cell, over the graded submissions: mean, median, share
+    of full marks."""
     rows = []
     for lesson in results.lessons:
-        graded = [g for g in results.grades.values() if g.lesson == lesson and g.status != "missing"]
+        graded = [g for g in results.grades.values()
+                  if g.lesson == lesson and g.status != "missing"]
         if not graded:
             continue
         totals = [g.score for g in graded]
@@ -119,7 +129,8 @@ def exercise_summary(results) -> list[dict]:
         names = next((list(c) for c in cells if c), [])
         for name in names:
             max_score = next(c[name][1] for c in cells if name in c)
-            rows.append(_stats(lesson, name, [c[name][0] if name in c else 0.0 for c in cells], max_score))
+            rows.append(_stats(lesson, name, [c[name][0] if name in c else 0.0 for c in cells],
+                               max_score))
     return rows
 
 
@@ -133,13 +144,14 @@ def summary_table(results, totals_only: bool = False) -> str:
     """The exercise summary as aligned text (``totals_only``: one row per lesson)."""
     rows = [r for r in exercise_summary(results) if not totals_only or r["exercise"] == "(total)"]
     header = ["lesson", "exercise", "n", "max", "mean", "median", "full marks"]
-    body = [[_plain(r["lesson"]), _plain(r["exercise"]), str(r["n"]), f"{r['max']:g}", f"{r['mean']:.2f}",
-             f"{r['median']:g}", f"{100 * r['full']:.0f}%"] for r in rows]
+    body = [[_plain(r["lesson"]), _plain(r["exercise"]), str(r["n"]), f"{r['max']:g}",
+             f"{r['mean']:.2f}", f"{r['median']:g}", f"{100 * r['full']:.0f}%"] for r in rows]
     return "\n".join(_columns([header, *body], left={0, 1}))
 
 
 def write_all(results) -> None:
-    """Write grades.csv, integrity.csv, report.md and grades_histogram.png into the working folder."""
+    """Write grades.csv, integrity.csv, report.md and grades_histogram.png into
+    the working folder."""
     out = results.workdir
     with (out / "grades.csv").open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
@@ -160,9 +172,10 @@ def write_all(results) -> None:
     histogram(results, out / "grades_histogram.png")
     attention = results.attention()
     # Only the grader writes outside the fences; what a submission wrote is inside them, made plain.
-    text = [(f"# Autograde report\n\n{len(results.students)} students, {len(results.lessons)} lessons, "
-             f"{results.seconds:.1f} s. Isolation: {_plain(results.isolation)}.\n"),
-            f"Needs attention: {len(attention)} submission(s)." if attention else "Nothing needs attention.",
+    text = [(f"# Autograde report\n\n{len(results.students)} students, {len(results.lessons)} "
+             f"lessons, {results.seconds:.1f} s. Isolation: {_plain(results.isolation)}.\n"),
+            (f"Needs attention: {len(attention)} submission(s)." if attention
+             else "Nothing needs attention."),
             manual_line(results),
             "\n## Scores\n", "```", score_table(results), "```",
             "\n## Per lesson and exercise\n", "```", summary_table(results), "```",
@@ -180,7 +193,8 @@ def histogram(results, path: Path) -> Path:
     totals = [results.total(s) for s in results.students]
     top = results.max_total() or 1
     fig, ax = plt.subplots(figsize=(6, 3.5))
-    ax.hist(totals, bins=min(20, max(5, len(totals))), range=(0, top), color="#4c72b0", edgecolor="white")
+    ax.hist(totals, bins=min(20, max(5, len(totals))), range=(0, top), color="#4c72b0",
+            edgecolor="white")
     ax.set_xlabel(f"total score (of {top:g})")
     ax.set_ylabel("students")
     ax.set_title(f"{len(totals)} students, median {statistics.median(totals):g}")

@@ -11,13 +11,13 @@ kernel, the script
 2. joins the notebook's cgroup, which bounds the memory and the number of processes of the
    kernel and all its descendants *together*, and is killed as a whole when the notebook ends,
 3. sets the per-process rlimits (address space, CPU seconds, file size), and
-4. at the ``bubblewrap`` level, starts the kernel through `bubblewrap <https://github.com/containers/bubblewrap>`_
-   (``bwrap``, the sandbox Flatpak uses): fresh PID, network, IPC, UTS and user namespaces,
-   so the kernel sees and signals only its own descendants, reaches no host and no host Unix
-   socket, and everything in it dies with it; an *allow-list* view of the files (the Python
-   installation and the ``minnas`` package read-only, its own connection folder, a private
-   size-limited home, ``/tmp`` and ``/dev/shm``; nothing of the home folder, the solutions,
-   the gradebook or other submissions); an allow-list environment.
+4. at the ``bubblewrap`` level, starts the kernel through `bubblewrap
+   <https://github.com/containers/bubblewrap>`_ (``bwrap``, the sandbox Flatpak uses): fresh PID,
+   network, IPC, UTS and user namespaces, so the kernel sees and signals only its own descendants,
+   reaches no host and no host Unix socket, and everything in it dies with it; an *allow-list* view
+   of the files (the Python installation and the ``minnas`` package read-only, its own connection
+   folder, a private size-limited home, ``/tmp`` and ``/dev/shm``; nothing of the home folder, the
+   solutions, the gradebook or other submissions); an allow-list environment.
 
 Levels, best first; the report of every run says which one it had:
 
@@ -49,16 +49,20 @@ BUBBLEWRAP, NONE = "bubblewrap", "none"
 HOME = "/home/student"  # the kernel's home and working folder inside bubblewrap
 MAX_COPY_BYTES = 64 * 2**20  # a submission folder is a notebook and maybe a data file
 # Variables a kernel may inherit; everything else (tokens, the grader's paths) stays outside.
-ENV_ALLOWED = ("LANG", "LC_ALL", "LC_CTYPE", "TZ", "NBGRADER_EXECUTION", "OMP_NUM_THREADS",
-               "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "PYTHONWARNINGS", "PYDEVD_DISABLE_FILE_VALIDATION",
-               "MPLBACKEND", "JPY_SESSION_NAME")
+ENV_ALLOWED = ("LANG", "LC_ALL", "LC_CTYPE", "TZ", "NBGRADER_EXECUTION", "PYTHONWARNINGS",
+               "PYDEVD_DISABLE_FILE_VALIDATION", "MPLBACKEND", "JPY_SESSION_NAME")
+# Set to 1 in every kernel's environment: the lessons' matrices are small, and with several
+# kernels at once, BLAS/OpenMP threads per kernel cost more in contention than they gain.
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 _SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
-_ETC = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "passwd", "group", "nsswitch.conf", "fonts")
+_ETC = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "passwd", "group",
+        "nsswitch.conf", "fonts")
 
 
 def kernel_command(kernel_cmd: list[str], *, scratch: Path, copy_from: Path | None,
                    memory_bytes: int, cpu_seconds: int, level: str, ipc_dir: Path | None = None,
-                   cgroup: list[str] = (), max_processes: int = 0, view: list[Path] = ()) -> list[str]:
+                   cgroup: list[str] = (), max_processes: int = 0,
+                   view: list[Path] = ()) -> list[str]:
     """The command line that starts ``kernel_cmd`` through this script, with these bounds.
 
     ``scratch`` is the kernel's working folder at level ``none`` (at ``bubblewrap`` its home
@@ -68,8 +72,10 @@ def kernel_command(kernel_cmd: list[str], *, scratch: Path, copy_from: Path | No
     config = {"scratch": str(scratch), "copy_from": str(copy_from) if copy_from else None,
               "memory_bytes": int(memory_bytes), "cpu_seconds": int(cpu_seconds), "level": level,
               "ipc_dir": str(ipc_dir) if ipc_dir else None, "cgroup": list(cgroup),
-              "max_processes": int(max_processes), "view": [str(p) for p in (view or read_only_view())]}
-    return [sys.executable, "-I", str(Path(__file__).resolve()), json.dumps(config), "--", *kernel_cmd]
+              "max_processes": int(max_processes),
+              "view": [str(p) for p in (view or read_only_view())]}
+    return [sys.executable, "-I", str(Path(__file__).resolve()), json.dumps(config), "--",
+            *kernel_cmd]
 
 
 def read_only_view() -> list[Path]:
@@ -123,12 +129,14 @@ def bubblewrap_args(config: dict) -> list[str]:
 
 def _kernel_env(config: dict, home: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k in ENV_ALLOWED}
+    env.update(dict.fromkeys(THREAD_VARIABLES, "1"))
     # IPython runs every file in $IPYTHONDIR/profile_default/startup: it lives in the kernel's
     # own home, so no kernel can plant code there for the next one.
     bindir = str(Path(sys.executable).parent)
     # JPY_PARENT_PID=1: ipykernel neither watches a parent (in its own PID namespace the
     # grader is not one) nor prints its stand-alone banner.
-    env.update(JPY_PARENT_PID="1", HOME=home, TMPDIR="/tmp" if config["level"] == BUBBLEWRAP else home,
+    env.update(JPY_PARENT_PID="1", HOME=home,
+               TMPDIR="/tmp" if config["level"] == BUBBLEWRAP else home,
                IPYTHONDIR=f"{home}/.ipython", MPLCONFIGDIR=f"{home}/.matplotlib",
                PATH=os.pathsep.join([bindir, "/usr/local/bin", "/usr/bin", "/bin"]))
     return env
@@ -138,7 +146,8 @@ def _kernel_env(config: dict, home: str) -> dict[str, str]:
 
 def _own_cgroups() -> dict[str, Path]:
     """This process's cgroup folders: ``{"v2": dir}`` or ``{"memory": dir, "pids": dir}`` (v1)."""
-    mounts: dict[str, tuple[str, str]] = {}  # controller ("v2" for cgroup2) -> (mount root, mount point)
+    # controller ("v2" for cgroup2) -> (mount root, mount point)
+    mounts: dict[str, tuple[str, str]] = {}
     try:
         for line in Path("/proc/self/mountinfo").read_text().splitlines():
             fields, _, rest = line.partition(" - ")
@@ -174,7 +183,7 @@ class Cgroup:
         return [str(d / "cgroup.procs") for d in self.dirs]
 
     @classmethod
-    def create(cls, name: str, memory_bytes: int, max_processes: int) -> "Cgroup | None":
+    def create(cls, name: str, memory_bytes: int, max_processes: int) -> Cgroup | None:
         """A new cgroup ``name`` with these bounds, or ``None`` where this machine allows none."""
         own = _own_cgroups()
         try:
@@ -199,7 +208,7 @@ class Cgroup:
         return None
 
     @classmethod
-    def existing(cls, name: str) -> "Cgroup":
+    def existing(cls, name: str) -> Cgroup:
         """The cgroup ``name`` made by :meth:`create` in this process's hierarchy (to end it)."""
         own = _own_cgroups()
         if "memory" in own and "pids" in own:
@@ -260,7 +269,8 @@ def _v2_delegated(own: Path) -> Path:
             "pids" not in (base / "cgroup.subtree_control").read_text().split():
         leaf = base / "grader"
         leaf.mkdir(exist_ok=True)
-        (leaf / "cgroup.procs").write_text(str(os.getpid()))  # fails here if others share the cgroup
+        # fails here if others share the cgroup
+        (leaf / "cgroup.procs").write_text(str(os.getpid()))
         (base / "cgroup.subtree_control").write_text("+memory +pids")
     return base
 
@@ -301,7 +311,8 @@ def _try_write(path: Path, text: str) -> bool:
 # -- what this machine allows ----------------------------------------------------------------
 
 def detect(memory_bytes: int = 2**30) -> tuple[str, bool, str]:
-    """``(level, cgroups, description)``: the isolation kernels get here (see the module docstring)."""
+    """``(level, cgroups, description)``: the isolation kernels get here (see
+    the module docstring)."""
     cgroups, cgroup = _probe_cgroup(memory_bytes)
     level, description = _probe_level()
     return level, cgroups, f"{description}; {cgroup}"
@@ -324,8 +335,8 @@ def _probe_level() -> tuple[str, str]:
     if result.returncode != 0:
         why = (result.stderr.strip().splitlines() or ["?"])[-1]
         return NONE, f"scratch copies and per-process limits only (bubblewrap failed: {why})"
-    return BUBBLEWRAP, ("bubblewrap: own PID, network, IPC and user namespaces, allow-list files and "
-                        "environment, private /tmp and /dev/shm")
+    return BUBBLEWRAP, ("bubblewrap: own PID, network, IPC and user namespaces, allow-list files "
+                        "and environment, private /tmp and /dev/shm")
 
 
 def _probe_cgroup(memory_bytes: int) -> tuple[bool, str]:
@@ -333,11 +344,13 @@ def _probe_cgroup(memory_bytes: int) -> tuple[bool, str]:
         return False, "memory bounded per process only (RLIMIT_AS)"
     group = Cgroup.create(f"minnas-probe-{os.getpid()}", memory_bytes, 64)
     if group is None:
-        rlimit = "processes per user (RLIMIT_NPROC)" if os.geteuid() != 0 else "no process-count bound (root)"
+        rlimit = ("processes per user (RLIMIT_NPROC)" if os.geteuid() != 0
+                  else "no process-count bound (root)")
         return False, f"memory bounded per process only (RLIMIT_AS; no writable cgroup), {rlimit}"
     group.kill()
     version = "v1" if len(group.dirs) == 2 else "v2"
-    return True, f"memory and processes bounded per notebook, all of its processes together (cgroup {version})"
+    return True, ("memory and processes bounded per notebook, all of its processes together "
+                  f"(cgroup {version})")
 
 
 # -- the launcher ----------------------------------------------------------------------------
@@ -392,7 +405,8 @@ def main(argv: list[str]) -> None:
     os.dup2(devnull, 2)
     if config["level"] == BUBBLEWRAP:
         # bwrap's child copies the submission into the private home, then becomes the kernel.
-        copy = 'cp -R /run/submission/. . 2>/dev/null; exec "$@"' if config["copy_from"] else 'exec "$@"'
+        copy = ('cp -R /run/submission/. . 2>/dev/null; exec "$@"' if config["copy_from"]
+                else 'exec "$@"')
         kernel = [*bubblewrap_args(config), "--", "/bin/sh", "-c", copy, "sh", *kernel]
     else:
         files = _read_files(Path(config["copy_from"])) if config["copy_from"] else {}
@@ -411,8 +425,8 @@ def main(argv: list[str]) -> None:
             pass
     try:
         _set_limits(config)
-    except (ImportError, ValueError, OSError):  # Windows has no rlimits; the time limits still apply
-        pass
+    except (ImportError, ValueError, OSError):
+        pass  # Windows has no rlimits; the time limits still apply
     os.execvp(kernel[0], kernel)
 
 

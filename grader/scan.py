@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 
 import nbformat
 
-from grader.integrity import (SUSPICIOUS, Flag, LessonSpec, _dotted, _is_locked, _module_bindings, _nbgrader,
-                              _parse, _source)
+from grader.integrity import (SUSPICIOUS, Flag, LessonSpec, _dotted, _is_locked, _module_bindings,
+                              _nbgrader, _parse, _source)
 
 # Paths into the grading machinery: the instructor's notebooks, the gradebook, other copies.
 _SENSITIVE_PATH = re.compile(r"(^|[\\/])(solutions|autograded|submitted|feedback|release)([\\/]|$)"
@@ -118,7 +118,8 @@ _INTERNALS = {
 }
 _OS_PROGRAMS = ("exec", "spawn", "posix_spawn")  # os.execv, os.spawnl, ...: another program
 
-_TRANSFORMERS = "IPython's input transformers, which rewrite every cell, the tests included, before it runs"
+_TRANSFORMERS = ("IPython's input transformers, which rewrite every cell, the tests included, "
+                 "before it runs")
 _ERROR_REPORT = "how IPython reports an error: a failing test can look like a passing one"
 _FRAMES = "the interpreter's frames and the tests' namespace"
 _MESSAGING = "the kernel's messaging, which carries the test results"
@@ -128,8 +129,10 @@ _NAMESPACE = "the notebook's namespace, through IPython"
 _HOOK_ATTRIBUTES = {
     "input_transformers_cleanup": _TRANSFORMERS, "input_transformers_post": _TRANSFORMERS,
     "input_transformer_manager": _TRANSFORMERS, "input_splitter": _TRANSFORMERS,
-    "ast_transformers": "IPython's AST transformers, which rewrite every cell (an assert, dropped) before it runs",
-    "showtraceback": _ERROR_REPORT, "_showtraceback": _ERROR_REPORT, "showsyntaxerror": _ERROR_REPORT,
+    "ast_transformers": "IPython's AST transformers, which rewrite every cell (an assert, dropped) "
+                        "before it runs",
+    "showtraceback": _ERROR_REPORT, "_showtraceback": _ERROR_REPORT,
+    "showsyntaxerror": _ERROR_REPORT,
     "set_custom_exc": _ERROR_REPORT, "custom_exceptions": _ERROR_REPORT,
     "excepthook": "the hook that reports errors",
     "settrace": "a trace function, which sees and can change every line the tests run",
@@ -137,26 +140,32 @@ _HOOK_ATTRIBUTES = {
     "user_ns": _NAMESPACE, "user_global_ns": _NAMESPACE,
     "run_cell": _RUNNER, "run_cell_async": _RUNNER, "run_code": _RUNNER, "run_ast_nodes": _RUNNER,
     "transform_cell": _RUNNER, "transform_ast": _RUNNER,
-    "f_back": _FRAMES, "f_globals": _FRAMES, "f_locals": _FRAMES, "f_builtins": _FRAMES, "f_code": _FRAMES,
-    "f_trace": _FRAMES, "tb_frame": _FRAMES, "gi_frame": _FRAMES, "cr_frame": _FRAMES, "ag_frame": _FRAMES,
+    "f_back": _FRAMES, "f_globals": _FRAMES, "f_locals": _FRAMES, "f_builtins": _FRAMES,
+    "f_code": _FRAMES,
+    "f_trace": _FRAMES, "tb_frame": _FRAMES, "gi_frame": _FRAMES, "cr_frame": _FRAMES,
+    "ag_frame": _FRAMES,
     "send_response": _MESSAGING, "iopub_socket": _MESSAGING, "iopub_thread": _MESSAGING,
     "shell_handlers": _MESSAGING, "shell_stream": _MESSAGING, "shell_streams": _MESSAGING,
     "control_stream": _MESSAGING, "control_handlers": _MESSAGING,
 }
-_EVENT_HOOK = "registers an IPython event hook: code that runs around every cell, the tests included"
-_IPYTHON_EVENTS = {"pre_execute", "pre_run_cell", "post_execute", "post_run_cell", "shell_initialized"}
-_IPYTHON = "uses `get_ipython()`: the IPython shell that runs the tests (its transformers, hooks, kernel)"
+_EVENT_HOOK = ("registers an IPython event hook: code that runs around every cell, "
+               "the tests included")
+_IPYTHON_EVENTS = {"pre_execute", "pre_run_cell", "post_execute", "post_run_cell",
+                   "shell_initialized"}
+_IPYTHON = ("uses `get_ipython()`: the IPython shell that runs the tests (its transformers, "
+            "hooks, kernel)")
 
 _COMPARISON = "an object that can make any comparison with it pass"
 _PROTOCOL = "an object that answers numpy's or torch's functions (np.allclose, torch.equal) itself"
 _NUMBER = "an object that can pass for any number"
 _ANYTHING = "an object that can pass for anything"
-# Special methods that let an object pass for a correct answer: tests compare with ==, <, abs(a - b),
-# bool(), float() and numpy's or torch's functions. Not listed, because honest classes define
-# them: __init__, __repr__, __str__, __call__, forward-style methods, __len__/__getitem__/
-# __iter__/__contains__ (a Dataset, a container: an object faking len() still has to hold the
-# right items), __hash__, __post_init__, __enter__/__exit__, and arithmetic other than the
-# subtraction in `abs(got - expected) < tol`. A dataclass's generated __eq__ is not in the source.
+# Special methods that let an object pass for a correct answer: tests compare with ==, <,
+# abs(a - b), bool(), float() and numpy's or torch's functions. Not listed, because honest
+# classes define them: __init__, __repr__, __str__, __call__, forward-style methods,
+# __len__/__getitem__/__iter__/__contains__ (a Dataset, a container: an object faking len()
+# still has to hold the right items), __hash__, __post_init__, __enter__/__exit__, and arithmetic
+# other than the subtraction in `abs(got - expected) < tol`. A dataclass's generated __eq__ is
+# not in the source.
 _FAKE_DUNDERS = {
     **dict.fromkeys(("__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__", "__bool__",
                      "__abs__", "__sub__", "__rsub__"), _COMPARISON),
@@ -175,7 +184,8 @@ _FAKE_DUNDERS = {
 # `__setattr__`, a comparison dunder, ...) is a way around the other checks. `__class__` is
 # harmless alone: what could follow it (`__bases__`, `__eq__`, a store) is flagged.
 _DUNDER_READS = {"__init__", "__name__", "__qualname__", "__doc__", "__module__", "__class__",
-                 "__version__", "__len__", "__call__", "__repr__", "__str__", "__iter__", "__next__",
+                 "__version__", "__len__", "__call__", "__repr__", "__str__", "__iter__",
+                 "__next__",
                  "__getitem__", "__contains__", "__enter__", "__exit__", "__post_init__"}
 _DUNDER_NAMES = {"__name__", "__doc__", "__debug__", "__class__"}  # bare names honest code uses
 
@@ -220,7 +230,8 @@ _BUILTIN_NAMES = frozenset(dir(builtins))
 
 
 def student_cells(nb: nbformat.NotebookNode, spec: LessonSpec) -> list[tuple[str, str]]:
-    """(label, source) of the code the student wrote: answer cells, and added or edited code cells."""
+    """(label, source) of the code the student wrote: answer cells, and added or
+    edited code cells."""
     out = []
     for i, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
@@ -247,7 +258,7 @@ def scan_code(cells: list[tuple[str, str]], spec: LessonSpec) -> list[Flag]:
             continue
         found = []
         names_bound, imports = _module_bindings(tree)
-        for name, signature in sorted(imports.items()):
+        for _name, signature in sorted(imports.items()):
             if signature.split()[1].startswith("minnas"):
                 imported = signature.rsplit(" ", 1)[-1]
                 if signature.startswith("from") and (imported in spec.exercises or imported == "*"):
@@ -276,9 +287,10 @@ class _Names:
     tested: set[str]
 
     @classmethod
-    def of_release(cls, spec: LessonSpec) -> "_Names":
+    def of_release(cls, spec: LessonSpec) -> _Names:
         release: dict[str, str] = {}
-        sources = [c["source"] for c in spec.cells.values() if c["locked"] and c["cell_type"] == "code"]
+        sources = [c["source"] for c in spec.cells.values()
+                   if c["locked"] and c["cell_type"] == "code"]
         sources += [spec.source_texts[g] for g, c in spec.cells.items()
                     if c["locked"] and c["cell_type"] == "code" and g in spec.source_texts]
         for source in sources + sorted(spec.plain_sources):
@@ -361,11 +373,12 @@ def _fold(node: ast.AST | None) -> str | None:
         left, right = _fold(node.left), _fold(node.right)
         return left + right if left is not None and right is not None else None
     if isinstance(node, ast.JoinedStr):
-        parts = [_fold(v.value if isinstance(v, ast.FormattedValue) and v.format_spec is None else v)
-                 for v in node.values]
+        parts = [_fold(v.value if isinstance(v, ast.FormattedValue) and v.format_spec is None
+                       else v) for v in node.values]
         return "".join(parts) if None not in parts else None
-    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "join"
-            and len(node.args) == 1 and isinstance(node.args[0], (ast.List, ast.Tuple))):
+    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "join" and len(node.args) == 1
+            and isinstance(node.args[0], (ast.List, ast.Tuple))):
         sep, items = _fold(node.func.value), [_fold(e) for e in node.args[0].elts]
         return sep.join(items) if sep is not None and None not in items else None
     if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Slice):
@@ -422,14 +435,16 @@ def _has_attribute(path: str) -> bool | None:
                 warnings.simplefilter("ignore")
                 obj = importlib.import_module(parts[0])
                 for i, part in enumerate(parts[1:-1], start=2):
-                    obj = getattr(obj, part) if hasattr(obj, part) else importlib.import_module(".".join(parts[:i]))
+                    obj = (getattr(obj, part) if hasattr(obj, part)
+                           else importlib.import_module(".".join(parts[:i])))
                 _ATTRIBUTES[path] = hasattr(obj, parts[-1])
-        except Exception:  # any failure: cannot tell
+        except Exception:  # noqa: BLE001 - any failure (an import that raises): cannot tell
             _ATTRIBUTES[path] = None
     return _ATTRIBUTES[path]
 
 
-def _function_locals(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> tuple[set[str], set[str]]:
+def _function_locals(node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda
+                     ) -> tuple[set[str], set[str]]:
     """(local names, names declared global) of a function: its parameters, and what its own
     body binds (not what nested functions, classes or comprehensions bind)."""
     args = node.args
@@ -472,7 +487,8 @@ class _Scanner(ast.NodeVisitor):
         self.flags: list[Flag] = []
         self.frames: list[_Frame] = []
         self.parents: dict[ast.AST, ast.AST] = {}
-        self.skip: set[ast.AST] = set()  # nodes already accounted for (a code string, scanned as code)
+        # nodes already accounted for (a code string, scanned as code)
+        self.skip: set[ast.AST] = set()
         self.depth = 0
 
     def flag(self, message: str) -> None:
@@ -601,13 +617,16 @@ class _Scanner(ast.NodeVisitor):
         (`f.__globals__`, `frame.f_globals`, `ip.user_ns`); ("", None) otherwise."""
         if isinstance(node, ast.Attribute) and node.attr == "__dict__":
             return "object", node.value
-        if isinstance(node, ast.Attribute) and node.attr in ("__globals__", "f_globals", "f_locals", "user_ns"):
+        if isinstance(node, ast.Attribute) and node.attr in ("__globals__", "f_globals", "f_locals",
+                                                             "user_ns"):
             return "globals", None
-        if isinstance(node, ast.Call) and _as_builtin(self.resolve(node.func)) in ("vars", "globals", "locals"):
+        if isinstance(node, ast.Call) and _as_builtin(self.resolve(node.func)) in (
+                "vars", "globals", "locals"):
             return ("object", node.args[0]) if node.args else ("globals", None)
         return "", None
 
-    def _parameters(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> dict[str, str | None]:
+    def _parameters(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda
+                    ) -> dict[str, str | None]:
         """Parameters as local names; one with a default is bound to what its default is."""
         args = node.args
         params: dict[str, str | None] = dict.fromkeys(_function_locals(node)[0])
@@ -624,7 +643,8 @@ class _Scanner(ast.NodeVisitor):
             self._class_dunder(target.id)
             self.bind(target.id, self.resolve(value))
         elif isinstance(target, (ast.Tuple, ast.List)):
-            pairwise = (isinstance(value, (ast.Tuple, ast.List)) and len(value.elts) == len(target.elts)
+            pairwise = (isinstance(value, (ast.Tuple, ast.List))
+                        and len(value.elts) == len(target.elts)
                         and not any(isinstance(e, ast.Starred) for e in target.elts + value.elts))
             if pairwise:
                 for t, v in zip(target.elts, value.elts):
@@ -677,7 +697,8 @@ class _Scanner(ast.NodeVisitor):
         self.frames.append(frame)
         for gen in node.generators:
             self.visit(gen.iter)
-            frame.names.update({n.id: None for n in ast.walk(gen.target) if isinstance(n, ast.Name)})
+            frame.names.update({n.id: None for n in ast.walk(gen.target)
+                                if isinstance(n, ast.Name)})
             self.assign_each(gen.target, self.resolve(gen.iter))
             self.visit(gen.target)
             for condition in gen.ifs:
@@ -763,12 +784,14 @@ class _Scanner(ast.NodeVisitor):
             self.flag(f"defines `{name}` in class `{self.frames[-1].name}`: {_FAKE_DUNDERS[name]}")
 
     def _chain_end(self, node: ast.AST) -> bool:
-        """Whether ``node`` is the whole of an attribute chain (`np.linalg.norm`, not `np.linalg`)."""
+        """Whether ``node`` is the whole of an attribute chain
+        (`np.linalg.norm`, not `np.linalg`)."""
         parent = self.parents.get(node)
         return not (isinstance(parent, ast.Attribute) and parent.value is node)
 
     def _note(self, node: ast.AST, path: str | None) -> str:
-        """`` (= `numpy.allclose`)`` when the code spells ``path`` otherwise than the release would."""
+        """`` (= `numpy.allclose`)`` when the code spells ``path`` otherwise than
+        the release would."""
         dotted = _dotted(node)
         if path is None or _display(path) == _show(node):
             return ""
@@ -795,7 +818,8 @@ class _Scanner(ast.NodeVisitor):
     def _check_reference(self, node: ast.AST, path: str | None, shown: str) -> None:
         """The `minnas` reference of an exercise, reached by any alias."""
         if path and path.startswith("minnas.") and path.rsplit(".", 1)[1] in self.spec.exercises:
-            self.flag(f"calls the reference `{shown}`{self._note(node, path)} instead of writing it")
+            self.flag(f"calls the reference `{shown}`{self._note(node, path)} "
+                      "instead of writing it")
 
     def _patch_reason(self, base_node: ast.AST, attr: str) -> tuple[str | None, str] | None:
         """Rule 1: (resolved path or None, why it matters) when setting ``attr`` on ``base_node``
@@ -844,7 +868,8 @@ class _Scanner(ast.NodeVisitor):
         if builtin in _DYNAMIC:
             self.flag(_DYNAMIC[builtin])
         elif builtin in _ATTRIBUTE_BUILTINS and not self._called(node):
-            self.flag(f"passes `{node.id}` around instead of calling it: its attribute name is out of sight")
+            self.flag(f"passes `{node.id}` around instead of calling it: its attribute name is "
+                      "out of sight")
         elif _is_dunder(node.id) and node.id not in _DUNDER_NAMES and not self._in_class(node.id):
             self._check_dunder(node.id, node.id, False)
         if self._chain_end(node):
@@ -852,7 +877,8 @@ class _Scanner(ast.NodeVisitor):
 
     def _in_class(self, name: str) -> bool:
         """Whether ``name`` is bound in the class body being read (`__rsub__ = __sub__`)."""
-        return bool(self.frames) and self.frames[-1].kind == "class" and name in self.frames[-1].names
+        return (bool(self.frames) and self.frames[-1].kind == "class"
+                and name in self.frames[-1].names)
 
     def _called(self, node: ast.AST) -> bool:
         parent = self.parents.get(node)
@@ -919,7 +945,8 @@ class _Scanner(ast.NodeVisitor):
         builtin = _as_builtin(func)
         if builtin in _ATTRIBUTE_BUILTINS:
             self._check_attribute_call(node, builtin)
-        elif isinstance(node.func, ast.Attribute) and node.func.attr in ("setattr", "delattr", "object"):
+        elif isinstance(node.func, ast.Attribute) and node.func.attr in ("setattr", "delattr",
+                                                                         "object"):
             if node.args and self._patch_target(node.args[0]):
                 self.flag(f"patches `{_show(node.args[0])}` with `{shown}()`")
         if builtin in ("exec", "eval", "compile") and node.args:
@@ -935,7 +962,8 @@ class _Scanner(ast.NodeVisitor):
                 self.flag(_EVENT_HOOK)
         for keyword in node.keywords:
             if keyword.arg in _FAKE_DUNDERS:
-                self.flag(f"defines `{keyword.arg}` through a keyword of `{shown}()`: {_FAKE_DUNDERS[keyword.arg]}")
+                self.flag(f"defines `{keyword.arg}` through a keyword of `{shown}()`: "
+                          f"{_FAKE_DUNDERS[keyword.arg]}")
         if self._chain_end(node):
             self._check_path(node, self.resolve(node))
         self.generic_visit(node)
@@ -946,7 +974,8 @@ class _Scanner(ast.NodeVisitor):
         return bool(path) and not path.startswith(("[]", "()"))
 
     def _check_attribute_call(self, node: ast.Call, builtin: str) -> None:
-        """Rule 5 and rules 1 to 3 for `getattr(obj, name)`, `setattr(obj, name, value)`, `delattr`."""
+        """Rule 5 and rules 1 to 3 for `getattr(obj, name)`,
+        `setattr(obj, name, value)`, `delattr`."""
         if len(node.args) < 2:
             return
         obj, name_node = node.args[0], node.args[1]
@@ -957,7 +986,8 @@ class _Scanner(ast.NodeVisitor):
         if name is None:
             base = self.resolve(obj)
             if base and base.startswith("minnas"):
-                self.flag(f"reaches into the reference `{target}` with {builtin}() and a computed name")
+                self.flag(f"reaches into the reference `{target}` with {builtin}() and a "
+                          "computed name")
             if store and self._patch_target(obj):
                 self.flag(f"patches `{target}` with {builtin}()")
             return
@@ -978,7 +1008,8 @@ class _Scanner(ast.NodeVisitor):
 
     def _magic(self, node: ast.Call) -> bool:
         """An IPython magic or shell escape, as IPython's transformation wrote it: a harmless
-        one passes, the code of `%time`/`%%timeit`/`%%capture` is scanned, the others are flagged."""
+        one passes, the code of `%time`/`%%timeit`/`%%capture` is scanned, the
+        others are flagged."""
         func = node.func
         if not (isinstance(func, ast.Attribute) and func.attr in _MAGIC_CALLS
                 and isinstance(func.value, ast.Call) and not func.value.args
@@ -988,7 +1019,8 @@ class _Scanner(ast.NodeVisitor):
         args = [_fold(a) or "" for a in node.args]
         if func.attr in ("system", "getoutput"):
             command = args[0] if args else ""
-            self.flag(f"runs a shell command: `!{command if len(command) <= 60 else command[:57] + '...'}`")
+            self.flag("runs a shell command: "
+                      f"`!{command if len(command) <= 60 else command[:57] + '...'}`")
         else:
             name, line = (args + ["", ""])[:2]
             cell = func.attr == "run_cell_magic"
@@ -998,7 +1030,8 @@ class _Scanner(ast.NodeVisitor):
                     self.scan_text(args[code_at], node.args[code_at], options=not cell)
             elif name in _SHELL_MAGICS:
                 self.flag(f"runs a shell command: `%{'%' if cell else ''}{name}`")
-            elif not (name in _HARMLESS_MAGICS or (name == "load_ext" and line.strip() == "autoreload")
+            elif not (name in _HARMLESS_MAGICS
+                      or (name == "load_ext" and line.strip() == "autoreload")
                       or (name == "config" and line.strip().startswith("InlineBackend."))):
                 shown = f"{'%%' if cell else '%'}{name} {line}".strip()
                 self.flag(f"runs the IPython magic `{shown[:60]}`")
@@ -1010,7 +1043,8 @@ class _Scanner(ast.NodeVisitor):
         for key in node.keys:
             name = _fold(key)
             if name in _FAKE_DUNDERS:
-                self.flag(f"defines `{name}` through a dict (a class built with `type()`): {_FAKE_DUNDERS[name]}")
+                self.flag(f"defines `{name}` through a dict (a class built with `type()`): "
+                          f"{_FAKE_DUNDERS[name]}")
         self.generic_visit(node)
 
     def visit_Raise(self, node: ast.Raise) -> None:
@@ -1019,5 +1053,6 @@ class _Scanner(ast.NodeVisitor):
         self.generic_visit(node)
 
     def visit_Constant(self, node: ast.Constant) -> None:
-        if node not in self.skip and isinstance(node.value, str) and _SENSITIVE_PATH.search(node.value):
+        if (node not in self.skip and isinstance(node.value, str)
+                and _SENSITIVE_PATH.search(node.value)):
             self.flag(f"refers to a path outside its folder: {node.value[:60]!r}")

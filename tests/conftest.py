@@ -39,7 +39,8 @@ def graded(tmp_path_factory) -> course.ClassResults:
     (corrupt / f"{lessons[0]}.ipynb").write_text('{"cells": [')
     renamed = submissions / "renamed" / lessons[0]
     renamed.mkdir(parents=True)
-    shutil.copy(course.EXAMPLES / "perfect" / lessons[0] / f"{lessons[0]}.ipynb", renamed / "my_work.ipynb")
+    shutil.copy(course.EXAMPLES / "perfect" / lessons[0] / f"{lessons[0]}.ipynb",
+                renamed / "my_work.ipynb")
     return course.autograde(submissions, root / "work", progress=False)
 
 
@@ -70,7 +71,8 @@ def dask_cluster(tmp_path_factory) -> DaskCluster:
     # --no-dashboard still serves HTTP (health checks) on port 8787 of every interface
     common = ["--host", "127.0.0.1", "--no-dashboard", "--dashboard-address", "127.0.0.1:0"]
     log = (folder / "dask.log").open("w")
-    processes = [subprocess.Popen([dask, "scheduler", *common, "--port", "0", "--scheduler-file", str(scheduler_file)],
+    processes = [subprocess.Popen([dask, "scheduler", *common, "--port", "0", "--scheduler-file",
+                                   str(scheduler_file)],
                                   env=env, stdout=log, stderr=subprocess.STDOUT)]
     try:
         deadline = time.monotonic() + 60
@@ -79,7 +81,8 @@ def dask_cluster(tmp_path_factory) -> DaskCluster:
         for i in range(2):
             processes.append(subprocess.Popen(
                 [dask, "worker", *common, "--nthreads", "1", "--name", f"worker-{i}",
-                 "--scheduler-file", str(scheduler_file)], env=env, stdout=log, stderr=subprocess.STDOUT))
+                 "--scheduler-file", str(scheduler_file)],
+                env=env, stdout=log, stderr=subprocess.STDOUT))
         with Client(scheduler_file=str(scheduler_file), timeout="60s") as client:
             client.wait_for_workers(2, timeout=120)
             address = client.scheduler.address

@@ -12,7 +12,8 @@ from grader.course import SOLUTIONS
 
 # The first markdown cell of every lesson states, on a line of its own:
 # **CPU budget:** 60 CPU-s top to bottom, 25 CPU-s when graded (kernel user + system time).
-BUDGET = re.compile(r"^\*\*CPU budget:\*\* (\d+) CPU-s top to bottom, (\d+) CPU-s when graded", re.MULTILINE)
+BUDGET = re.compile(r"^\*\*CPU budget:\*\* (\d+) CPU-s top to bottom, (\d+) CPU-s when graded",
+                    re.MULTILINE)
 SOLUTION_REGION = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.DOTALL)
 # The standard cell tag that lets Jupyter's Run All (and nbclient) go on past a cell that raises.
 RAISES = "raises-exception"

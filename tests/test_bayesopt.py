@@ -217,7 +217,7 @@ def test_errors_on_bad_input():
         BayesianOptimizer({"x": Real(0, 1)})
     opt = BayesianOptimizer(obj.space, seed=0)
     with pytest.raises(ValueError, match="no evaluations"):
-        opt.result
+        opt.result  # noqa: B018 - reading the property is what raises
     with pytest.raises(ValueError, match="initial design"):
         opt.acquisition_values(np.zeros((1, 2)))
     x = opt.ask()

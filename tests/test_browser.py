@@ -83,7 +83,8 @@ RUN_ALL_S = 180  # lesson 01 runs top to bottom in well under a minute on one co
 VALIDATE_S = 240  # Validate executes the whole notebook again, on the server
 UI_S = 60  # anything else the page has to show
 
-ARTIFACTS = Path(os.environ.get("MINNAS_TEST_ARTIFACTS") or REPO / "tests" / "artifacts") / "browser"
+ARTIFACTS = (Path(os.environ.get("MINNAS_TEST_ARTIFACTS") or REPO / "tests" / "artifacts")
+             / "browser")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -183,7 +184,8 @@ def lab(tmp_path_factory, grading_dir) -> Iterator[Lab]:
                 break
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 if time.monotonic() > deadline:
-                    pytest.fail(f"jupyter lab did not answer in {SERVER_START_S} s:\n{it.log_tail()}")
+                    pytest.fail(f"jupyter lab did not answer in {SERVER_START_S} s:\n"
+                                f"{it.log_tail()}")
                 time.sleep(0.25)
         yield it
     finally:
@@ -197,7 +199,8 @@ def _stop(server: subprocess.Popen, lab: Lab) -> None:
         return
     try:
         for kernel in lab.api("/api/kernels"):
-            request = urllib.request.Request(f"{lab.url}/api/kernels/{kernel['id']}", method="DELETE",
+            request = urllib.request.Request(f"{lab.url}/api/kernels/{kernel['id']}",
+                                             method="DELETE",
                                              headers={"Authorization": f"token {lab.token}"})
             urllib.request.urlopen(request, timeout=30).close()
     except (OSError, ValueError):
@@ -214,7 +217,8 @@ def _stop(server: subprocess.Popen, lab: Lab) -> None:
 def browser():
     with sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=CHROMIUM,
-                                     args=["--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu"])
+                                     args=["--no-sandbox", "--disable-dev-shm-usage",
+                                           "--disable-gpu"])
         yield chromium
         chromium.close()
 
@@ -267,7 +271,8 @@ _SET_SOURCE = "(args) => { " + _PANEL + """
 _RUN_ALL_DONE = "(args) => { " + _PANEL + """
     const kernel = panel.sessionContext.session && panel.sessionContext.session.kernel;
     const cells = Array.from({length: panel.content.model.cells.length},
-                             (_, i) => panel.content.model.cells.get(i)).filter(c => c.type === 'code');
+                             (_, i) => panel.content.model.cells.get(i))
+                       .filter(c => c.type === 'code');
     const done = !!kernel && kernel.status === 'idle' && cells.length > 0
         && cells[0].executionCount !== null && cells.every(c => c.executionState !== 'running');
     window.__minnasQuiet = done ? (window.__minnasQuiet || 0) + 1 : 0;
@@ -314,7 +319,8 @@ def reference_solution(grade_id: str) -> str:
     """The source notebook's answer to an exercise, without nbgrader's solution markers."""
     nb = nbformat.read(REPO / "solutions" / LESSON / f"{LESSON}.ipynb", as_version=4)
     cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
-    return re.sub(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*(\n|\Z)", "", cell.source, flags=re.MULTILINE)
+    return re.sub(r"^[ \t]*### (BEGIN|END) SOLUTION[ \t]*(\n|\Z)", "", cell.source,
+                  flags=re.MULTILINE)
 
 
 def fill_first_exercise(page: Page) -> int:
@@ -330,7 +336,8 @@ def fill_first_exercise(page: Page) -> int:
 
 def click_menu(page: Page, menu: str, item: str) -> None:
     """Click a menu of the main menu bar, then one of its items, by their labels."""
-    page.locator("#jp-MainMenu .lm-MenuBar-itemLabel", has_text=re.compile(f"^{re.escape(menu)}$")).click()
+    page.locator("#jp-MainMenu .lm-MenuBar-itemLabel",
+                 has_text=re.compile(f"^{re.escape(menu)}$")).click()
     label = page.locator(".lm-Menu .lm-Menu-item:not(.lm-mod-disabled) .lm-Menu-itemLabel",
                          has_text=re.compile(f"^{re.escape(item)}$"))
     label.first.click()
@@ -338,7 +345,8 @@ def click_menu(page: Page, menu: str, item: str) -> None:
 
 def _describe(cell: dict) -> str:
     outputs = "; ".join(f"{o['type']}{' ' + o['ename'] if o['ename'] else ''}"
-                        f"{' ' + '/'.join(o['mimes']) if o['mimes'] else ''}: {o['text'].strip()[:150]}"
+                        f"{' ' + '/'.join(o['mimes']) if o['mimes'] else ''}: "
+                        f"{o['text'].strip()[:150]}"
                         for o in cell["outputs"])
     return (f"cell {cell['index']} [{cell['count']}] {cell['grade_id'] or cell['source'][:40]!r} "
             f"tags={cell['tags']} -> {outputs or 'no output'}")
@@ -366,7 +374,8 @@ def test_student_runs_all_cells(lab, page):
         screenshot(page, "student_run_all_unfinished")
         cells = page.evaluate(_CELLS, [NOTEBOOK])
         state = "\n".join(_describe(c) for c in cells if c["type"] == "code")
-        raise AssertionError(f"Run All did not finish in {RUN_ALL_S} s ({error}):\n{state}") from None
+        raise AssertionError(f"Run All did not finish in {RUN_ALL_S} s ({error}):\n"
+                             f"{state}") from None
     run_s = time.monotonic() - started
     cells = page.evaluate(_CELLS, [NOTEBOOK])
     code = [c for c in cells if c["type"] == "code"]
@@ -379,16 +388,19 @@ def test_student_runs_all_cells(lab, page):
 
     tests = [c for c in code if c["grade"] and not c["solution"]]
     first = next(c for c in tests if c["grade_id"] == FIRST_TEST)
-    assert not _errors(first), f"the first exercise's test fails with the reference answer:\n{_describe(first)}"
+    assert not _errors(first), (
+        f"the first exercise's test fails with the reference answer:\n{_describe(first)}")
     others = [c for c in tests if c is not first]
     assert others, state
     for cell in others:
-        assert [o["ename"] for o in _errors(cell)] and all(o["ename"] in TEST_ERRORS for o in _errors(cell)), (
-            f"an unanswered exercise's test should fail with {' or '.join(TEST_ERRORS)}:\n{_describe(cell)}")
+        assert [o["ename"] for o in _errors(cell)] and all(
+            o["ename"] in TEST_ERRORS for o in _errors(cell)), (
+            f"an unanswered exercise's test should fail with {' or '.join(TEST_ERRORS)}:\n"
+            f"{_describe(cell)}")
     rest = [c for c in code if c not in tests]
     broken = [c for c in rest if _errors(c)]
-    assert not broken, "setup, exercise and experiment cells should run without error:\n" + "\n".join(
-        _describe(c) for c in broken)
+    assert not broken, ("setup, exercise and experiment cells should run without error:\n"
+                        + "\n".join(_describe(c) for c in broken))
 
     figures = [c for c in code if any("image/png" in o["mimes"] for o in c["outputs"])]
     assert figures, f"no figure (image/png output) after Run All:\n{state}"
@@ -419,7 +431,8 @@ def test_student_validates(lab, page):
     answers = [c for c in graded if c.cell_type == "markdown"]  # written answers, still blank
     # A line of the first test cell found in no other test cell: the dialog must not show it.
     others = "\n".join(src for gid, src in tests.items() if gid != FIRST_TEST)
-    marker = next(line for line in tests[FIRST_TEST].splitlines() if line.strip() and line not in others)
+    marker = next(line for line in tests[FIRST_TEST].splitlines()
+                  if line.strip() and line not in others)
 
     page.locator(".jp-NotebookPanel-toolbar .validate-button").click()
     started = time.monotonic()
@@ -440,18 +453,21 @@ def test_student_validates(lab, page):
 
     assert title == "Validation Results", message + f"\nserver log:\n{lab.log_tail()}"
     assert "There was an error running the validate command" not in text, message
-    assert not re.search(r"timeout|timed out|CellTimeoutError|DeadKernel", text, re.IGNORECASE), message
+    assert not re.search(r"timeout|timed out|CellTimeoutError|DeadKernel", text, re.IGNORECASE), (
+        message)
     assert dialog.locator("#validation-message.validation-failed").count() == 1, message
     failed = text.count("The following cell failed:")
     unanswered = text.count("You did not provide a response.")
     assert (failed - unanswered, unanswered) == (len(tests) - 1, len(answers)), (
-        f"expected {len(tests) - 1} failing test cells and {len(answers)} blank written answers, read "
-        f"{failed - unanswered} and {unanswered}\n" + message)
+        f"expected {len(tests) - 1} failing test cells and {len(answers)} blank written answers, "
+        f"read {failed - unanswered} and {unanswered}\n" + message)
     assert "NotImplementedError" in text, message
-    assert marker.strip() not in text, f"the first exercise's test ({marker.strip()!r}) is listed\n" + message
+    assert marker.strip() not in text, (
+        f"the first exercise's test ({marker.strip()!r}) is listed\n" + message)
     dialog.locator(".jp-Dialog-footer button").last.click()
     dialog.wait_for(state="hidden")
-    print(f"Validate: {failed - unanswered} failing test cells, {unanswered} blank answers in {validate_s:.1f} s")
+    print(f"Validate: {failed - unanswered} failing test cells, {unanswered} blank answers in "
+          f"{validate_s:.1f} s")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -463,29 +479,34 @@ def lesson_points() -> dict[str, float]:
     points = {}
     for lesson in course.lesson_names():
         nb = nbformat.read(REPO / "solutions" / lesson / f"{lesson}.ipynb", as_version=4)
-        points[lesson] = sum(float(c.metadata.get("nbgrader", {}).get("points", 0)) for c in nb.cells
-                             if c.metadata.get("nbgrader", {}).get("grade"))
+        points[lesson] = sum(float(c.metadata.get("nbgrader", {}).get("points", 0))
+                             for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade"))
     return points
 
 
 def test_formgrader_api_lists_the_lessons_and_scores(lab):
-    """Formgrader's HTTP API, as its pages call it, on the course that nbgrader_config.py sets up."""
+    """Formgrader's HTTP API, as its pages call it, on the course that
+    nbgrader_config.py sets up."""
     points = lesson_points()
     assignments = lab.api("/formgrader/api/assignments")
     found = {a["name"]: a for a in assignments}
-    assert sorted(found) == sorted(points), f"Formgrader's assignments: {json.dumps(assignments)[:3000]}"
-    assert {name: a["max_score"] for name, a in found.items()} == points, json.dumps(assignments)[:3000]
+    assert sorted(found) == sorted(points), (
+        f"Formgrader's assignments: {json.dumps(assignments)[:3000]}")
+    assert {name: a["max_score"] for name, a in found.items()} == points, (
+        json.dumps(assignments)[:3000])
     students = {s["id"] for s in lab.api("/formgrader/api/students")}
     assert set(LESSON_SCORES) <= students, f"Formgrader's students: {sorted(students)}"
     submissions = {s["student"]: s for s in lab.api(f"/formgrader/api/submissions/{LESSON}")}
     scores = {student: submissions.get(student, {}).get("score") for student in LESSON_SCORES}
-    assert scores == LESSON_SCORES, f"scores in {LESSON}: {json.dumps(list(submissions.values()))[:3000]}"
+    assert scores == LESSON_SCORES, (
+        f"scores in {LESSON}: {json.dumps(list(submissions.values()))[:3000]}")
     assert all(submissions[s]["max_score"] == points[LESSON] for s in LESSON_SCORES), submissions
 
 
 def test_instructor_sees_lessons_and_scores_in_formgrader(lab, page):
-    """Nbgrader menu > Formgrader: Manage Assignments lists the 10 lessons, Manual Grading their points,
-    the first lesson's submissions the sample class's scores; one submission opens for grading."""
+    """Nbgrader menu > Formgrader: Manage Assignments lists the 10 lessons, Manual Grading their
+    points, the first lesson's submissions the sample class's scores; one submission
+    opens for grading."""
     points = lesson_points()
     lab.open(page, "instructor")
     click_menu(page, "Nbgrader", "Formgrader")
@@ -496,19 +517,22 @@ def test_instructor_sees_lessons_and_scores_in_formgrader(lab, page):
         """The rows of the page whose table has the column ``header``, once they have loaded."""
         try:
             frame.locator("thead th", has_text=re.compile(f"^{re.escape(header)}$")).wait_for()
-            frame.locator("#main-table td", has_text="Loading, please wait...").wait_for(state="detached")
+            frame.locator("#main-table td",
+                          has_text="Loading, please wait...").wait_for(state="detached")
             rows.nth(min_rows - 1).wait_for(state="visible")
         except PlaywrightTimeout as error:
             shot = screenshot(page, f"formgrader_{what.replace(' ', '_')}_missing")
             text = frame.locator("body").inner_text(timeout=5000)
             raise AssertionError(f"Formgrader shows no {what} (wanted {min_rows} rows; {error}); "
-                                 f"screenshot {shot}; page:\n{text[:3000]}\nserver log:\n{lab.log_tail()}") from None
+                                 f"screenshot {shot}; page:\n{text[:3000]}\n"
+                                 f"server log:\n{lab.log_tail()}") from None
         return [" | ".join(t.split("\t")).strip() for t in rows.all_inner_texts()]
 
     # Manage Assignments (Formgrader's first page): every lesson, from solutions/.
     listed = table("# Submissions", len(points), "assignments")
     names = [row.split(" | ")[0].strip() for row in listed]
-    assert sorted(n for n in names if n in points) == sorted(points), "Manage Assignments:\n" + "\n".join(listed)
+    assert sorted(n for n in names if n in points) == sorted(points), (
+        "Manage Assignments:\n" + "\n".join(listed))
     screenshot(page, "formgrader_manage_assignments")
 
     # Manual Grading: each lesson with its submissions and average / maximum score.
@@ -528,7 +552,8 @@ def test_instructor_sees_lessons_and_scores_in_formgrader(lab, page):
     for student, score in LESSON_SCORES.items():
         row = next((r for r in listed if re.search(rf"\b{student}\b", r)), None)
         assert row is not None and re.search(rf"\b{score:g} / {points[LESSON]:g}\b", row), (
-            f"{student} should score {score:g} / {points[LESSON]:g} in {LESSON}:\n" + "\n".join(listed))
+            f"{student} should score {score:g} / {points[LESSON]:g} in {LESSON}:\n"
+            + "\n".join(listed))
     screenshot(page, f"formgrader_{LESSON}_submissions_scores")
 
     # Grading one submission: Manual Grading > lesson > notebook > the partial student's.
@@ -543,12 +568,12 @@ def test_instructor_sees_lessons_and_scores_in_formgrader(lab, page):
     row.locator(".glyphicon-eye-open").click()
     row.locator("a.name-shown").click()
     frame.locator("#notebook-container").first.wait_for()
-    cells = [c for c in nbformat.read(REPO / "solutions" / LESSON / f"{LESSON}.ipynb", as_version=4).cells
-             if c.metadata.get("nbgrader", {}).get("grade")]
+    source = nbformat.read(REPO / "solutions" / LESSON / f"{LESSON}.ipynb", as_version=4)
+    cells = [c for c in source.cells if c.metadata.get("nbgrader", {}).get("grade")]
     fields = frame.locator("input.score")
     assert fields.count() == len(cells), (
-        f"the grading view should have a score field for each of the {len(cells)} graded cells, has "
-        f"{fields.count()}:\n" + frame.locator("body").inner_text()[:3000])
+        f"the grading view should have a score field for each of the {len(cells)} graded cells, "
+        f"has {fields.count()}:\n" + frame.locator("body").inner_text()[:3000])
     answer = next(c for c in cells if c.cell_type == "markdown").metadata.nbgrader.grade_id
     frame.locator(f"input.score#{answer}").scroll_into_view_if_needed()
     screenshot(page, f"formgrader_{LESSON}_manual_grading")

@@ -28,7 +28,8 @@ def test_a_worker_killed_mid_run_loses_no_grade(dask_cluster, graded, tmp_path):
             shutil.copytree(course.EXAMPLES / student / lesson, submissions / student / lesson)
     done: list = []
     run = threading.Thread(target=lambda: done.append(course.autograde(
-        submissions, tmp_path / "work", progress=False, scheduler=dask_cluster.address, only=LESSONS)))
+        submissions, tmp_path / "work", progress=False, scheduler=dask_cluster.address,
+        only=LESSONS)))
     with Client(dask_cluster.address) as client:
         pids = client.run(os.getpid)  # worker address -> PID
         run.start()
@@ -43,11 +44,13 @@ def test_a_worker_killed_mid_run_loses_no_grade(dask_cluster, graded, tmp_path):
         os.kill(pids[busy[0]], signal.SIGKILL)
         run.join(timeout=600)
         assert not run.is_alive() and done, "the run did not finish after a worker was killed"
-        client.wait_for_workers(2, timeout=120)  # the nanny restarts it, for the tests after this one
+        # the nanny restarts it, for the tests after this one
+        client.wait_for_workers(2, timeout=120)
     results = done[0]
     for (student, lesson), grade in results.grades.items():
         local = graded.grades[student, lesson]
-        assert (grade.status, grade.score, grade.flags) == (local.status, local.score, local.flags), (student, lesson)
+        assert (grade.status, grade.score, grade.flags) == (local.status, local.score,
+                                                            local.flags), (student, lesson)
 
 
 def test_a_submission_that_kills_every_worker_it_runs_on_fails_with_the_reason(dask_cluster):
@@ -64,7 +67,8 @@ def test_a_submission_that_kills_every_worker_it_runs_on_fails_with_the_reason(d
         client.wait_for_workers(2, timeout=120)
         out = {item: (result, error) for item, result, error in
                cluster.map_unordered(client, kill_my_worker, ["ok", "fine"])}
-    assert out == {"ok": ("OK", None), "fine": ("FINE", None)}, "the cluster grades on after the deaths"
+    assert out == {"ok": ("OK", None), "fine": ("FINE", None)}, (
+        "the cluster grades on after the deaths")
 
 
 def test_a_daemon_worker_is_told_how_to_start(monkeypatch):

@@ -14,7 +14,8 @@ from grader.execute import Limits
 def test_the_grader_reads_the_limits_of_the_config():
     cfg = config.load()
     limits = config.limits(cfg)
-    assert limits.cell_s == cfg.Execute.timeout, "the cell limit is nbgrader's Execute.timeout (Validate's too)"
+    assert limits.cell_s == cfg.Execute.timeout, (
+        "the cell limit is nbgrader's Execute.timeout (Validate's too)")
     for name, value in cfg.Limits.items():
         assert getattr(limits, name) == value, f"Limits.{name} of the config is not the grader's"
 

@@ -38,10 +38,12 @@ def environment_pins() -> dict[str, str]:
 
 def test_environment_pins_match_pyproject():
     ours, theirs = pyproject_pins(), environment_pins()
+    different = {k: (ours[k], theirs[k]) for k in ours.keys() & theirs.keys()
+                 if ours[k] != theirs[k]}
     assert ours == theirs, (
         f"only in pyproject: {sorted(ours.keys() - theirs.keys())}; "
         f"only in environment.yml: {sorted(theirs.keys() - ours.keys())}; "
-        f"different pins: { {k: (ours[k], theirs[k]) for k in ours.keys() & theirs.keys() if ours[k] != theirs[k]} }"
+        f"different pins: {different}"
     )
 
 

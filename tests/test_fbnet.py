@@ -44,8 +44,9 @@ def fake_cost(block):
 
 
 def fake_table(space=SMALL, overhead=10.0):
-    entries = {str(l): {b: fake_cost(b) for b in space.choices(l)} for l in range(space.n_layers)}
-    spread = {l: {b: 0.0 for b in row} for l, row in entries.items()}
+    entries = {str(layer): {b: fake_cost(b) for b in space.choices(layer)}
+               for layer in range(space.n_layers)}
+    spread = {layer: {b: 0.0 for b in row} for layer, row in entries.items()}
     return LatencyTable(entries, spread, overhead_us=overhead)
 
 
@@ -64,17 +65,19 @@ def test_parse_block():
 
 def test_skip_only_where_the_shape_is_kept():
     space = FBNetSpace(stem_channels=8, layers=((8, 1), (8, 2), (16, 1), (16, 1), (16, 2)))
-    for l, (C_out, stride) in enumerate(space.layers):
-        keeps = stride == 1 and space.input_shape(l)[0] == C_out
-        assert ("skip" in space.choices(l)) == keeps
-        assert [b for b in space.choices(l) if b != "skip"] == list(BLOCKS[:-1])
-    assert ["skip" in space.choices(l) for l in range(5)] == [True, False, False, True, False]
+    for layer, (C_out, stride) in enumerate(space.layers):
+        keeps = stride == 1 and space.input_shape(layer)[0] == C_out
+        assert ("skip" in space.choices(layer)) == keeps
+        assert [b for b in space.choices(layer) if b != "skip"] == list(BLOCKS[:-1])
+    assert ["skip" in space.choices(layer)
+            for layer in range(5)] == [True, False, False, True, False]
 
 
 def test_input_shapes_in_2d_and_1d():
-    assert [SMALL.input_shape(l) for l in range(4)] == [(4, 8, 8), (4, 8, 8), (8, 4, 4), (8, 4, 4)]
+    assert [SMALL.input_shape(layer)
+            for layer in range(4)] == [(4, 8, 8), (4, 8, 8), (8, 4, 4), (8, 4, 4)]
     signal = FBNetSpace(in_shape=(1, 40), stem_channels=4, layers=((8, 2), (8, 2), (8, 2)))
-    assert [signal.input_shape(l) for l in range(4)] == [(4, 40), (8, 20), (8, 10), (8, 5)]
+    assert [signal.input_shape(layer) for layer in range(4)] == [(4, 40), (8, 20), (8, 10), (8, 5)]
     with pytest.raises(ValueError, match="layer"):
         SMALL.input_shape(4)
 
@@ -82,12 +85,12 @@ def test_input_shapes_in_2d_and_1d():
 @pytest.mark.parametrize("in_shape", [(1, 8, 8), (1, 9, 9), (1, 40)])
 def test_every_block_maps_to_the_next_layers_shape(in_shape):
     space = FBNetSpace(in_shape=in_shape, stem_channels=4, layers=((4, 1), (8, 2), (8, 1)))
-    for l in range(space.n_layers):
-        x = torch.randn(2, *space.input_shape(l))
-        for block in space.choices(l):
-            module = space.make_block(l, block)
+    for layer in range(space.n_layers):
+        x = torch.randn(2, *space.input_shape(layer))
+        for block in space.choices(layer):
+            module = space.make_block(layer, block)
             assert isinstance(module, Identity if block == "skip" else MBConv)
-            assert module(x).shape == (2, *space.input_shape(l + 1))
+            assert module(x).shape == (2, *space.input_shape(layer + 1))
 
 
 @pytest.mark.parametrize("in_shape", [(1, 8, 8), (1, 40)])
@@ -127,13 +130,14 @@ def test_uniform_sampling_is_seeded_and_allowed():
     archs = [SMALL.sample(seed) for seed in range(200)]
     assert SMALL.sample(3) == SMALL.sample(3)
     assert len(set(archs)) > 100
-    for l in range(SMALL.n_layers):
-        assert {a[l] for a in archs} == set(SMALL.choices(l))
+    for layer in range(SMALL.n_layers):
+        assert {a[layer] for a in archs} == set(SMALL.choices(layer))
 
 
 def test_latency_table_of_a_space_has_its_layers_and_choices():
     table = SMALL.latency_table(warmup=0, repeats=1, rounds=1)
-    assert [table.choices(l) for l in range(3)] == [SMALL.choices(l) for l in range(3)]
+    assert ([table.choices(layer) for layer in range(3)]
+            == [SMALL.choices(layer) for layer in range(3)])
     assert table.overhead_us >= 0
     assert table.predict(SMALL.sample(0)) >= table.overhead_us
 
@@ -141,7 +145,10 @@ def test_latency_table_of_a_space_has_its_layers_and_choices():
 # ---------------------------------------------------------------------------- Gumbel-softmax
 def test_gumbel_softmax_is_seeded():
     logits = torch.randn(4, 6)
-    draw = lambda seed: gumbel_softmax(logits, 1.0, generator=torch.Generator().manual_seed(seed))
+
+    def draw(seed):
+        return gumbel_softmax(logits, 1.0, generator=torch.Generator().manual_seed(seed))
+
     assert torch.equal(draw(0), draw(0)) and not torch.equal(draw(0), draw(1))
 
 
@@ -181,8 +188,10 @@ def test_hard_frequencies_follow_softmax_theta():
 
 def test_low_temperature_soft_sample_approaches_one_hot():
     logits = torch.randn(8, 4, generator=torch.Generator().manual_seed(0))
-    draw = lambda tau, hard=False: gumbel_softmax(logits, tau, hard=hard,
-                                                  generator=torch.Generator().manual_seed(2))
+
+    def draw(tau, hard=False):
+        return gumbel_softmax(logits, tau, hard=hard, generator=torch.Generator().manual_seed(2))
+
     assert torch.equal(draw(1e-3).argmax(-1), draw(1e-3, hard=True).argmax(-1))
     assert torch.all(draw(1e-3).max(-1).values > 0.99)
     assert torch.all(draw(100.0).max(-1).values < 0.3)  # high temperature: nearly uniform
@@ -208,10 +217,10 @@ def test_supernet_theta_mask_and_forward():
 
 def calls_per_block(net):
     counts = {}
-    for l, layer in enumerate(net.candidates):
+    for i, layer in enumerate(net.candidates):
         for name, block in layer.items():
             block.register_forward_hook(
-                lambda *_, key=(l, name): counts.__setitem__(key, counts.get(key, 0) + 1))
+                lambda *_, key=(i, name): counts.__setitem__(key, counts.get(key, 0) + 1))
     return counts
 
 
@@ -222,7 +231,7 @@ def test_hard_mask_runs_one_block_per_layer_soft_runs_all():
     assert len(counts) == 3 and sorted(k[0] for k in counts) == [0, 1, 2]
     counts.clear()
     net(torch.randn(2, 1, 8, 8), 1.0, False, torch.Generator().manual_seed(0))
-    assert len(counts) == sum(len(SMALL.choices(l)) for l in range(3))
+    assert len(counts) == sum(len(SMALL.choices(layer)) for layer in range(3))
 
 
 def test_soft_forward_is_the_weighted_sum_of_blocks():
@@ -231,8 +240,8 @@ def test_soft_forward_is_the_weighted_sum_of_blocks():
     x = torch.randn(3, 1, 8, 8)
     m = net.sample_weights(2.0, generator=torch.Generator().manual_seed(3))
     h = net.stem(x)
-    for l, layer in enumerate(net.candidates):
-        h = sum(m[l, BLOCKS.index(name)] * block(h) for name, block in layer.items())
+    for i, layer in enumerate(net.candidates):
+        h = sum(m[i, BLOCKS.index(name)] * block(h) for name, block in layer.items())
     assert torch.allclose(net(x, weights=m), net.head(h), atol=1e-6)
     arch = ("k5_e6", "k3_e1", "skip")
     assert torch.allclose(net(x, weights=net.one_hot(arch), hard=True),
@@ -256,8 +265,8 @@ def test_expected_latency_is_the_hand_sum_and_has_the_right_gradient():
         net.theta.copy_(torch.randn(net.theta.shape, generator=torch.Generator().manual_seed(0)))
     table = fake_table()
     p = net.probabilities().detach()
-    hand = table.overhead_us + sum(p[l, BLOCKS.index(b)].item() * fake_cost(b)
-                                   for l in range(3) for b in SMALL.choices(l))
+    hand = table.overhead_us + sum(p[layer, BLOCKS.index(b)].item() * fake_cost(b)
+                                   for layer in range(3) for b in SMALL.choices(layer))
     lat = net.expected_latency(table)
     assert lat.item() == pytest.approx(hand, rel=1e-6)
     lat.backward()
@@ -341,10 +350,10 @@ def test_sample_architectures_follow_p_theta():
     archs = sample_architectures(theta, 4000, seed=0)
     assert archs == sample_architectures(theta, 4000, seed=0)
     assert archs[:20] != sample_architectures(theta, 20, seed=1)
-    for l in range(2):
-        p = np.exp(theta[l] - theta[l].max())
+    for layer in range(2):
+        p = np.exp(theta[layer] - theta[layer].max())
         p /= p.sum()
-        freq = np.array([sum(a[l] == b for a in archs) for b in BLOCKS]) / 4000
+        freq = np.array([sum(a[layer] == b for a in archs) for b in BLOCKS]) / 4000
         assert np.allclose(freq, p, atol=0.03)
     assert all(a[1] != "skip" for a in archs)
     with pytest.raises(ValueError, match="n must be"):

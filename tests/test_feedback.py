@@ -58,7 +58,7 @@ assert np.shape(theta) == (3,), f"theta should have shape (3,), one entry per co
 for seed_4711, (n, p) in [(4711, (200, 8)), (4712, (4, 4))]:
     rng_secret = np.random.default_rng(seed_4711)
     assert np.allclose(normal_equations(*secret_problem(rng_secret, n, p)), oracle_4711(n, p))
-### END HIDDEN TESTS'''
+### END HIDDEN TESTS'''  # noqa: E501 - a test cell's source, as the lessons write them
 
 TEST_HIDDEN = '''\
 rng = np.random.default_rng(3)
@@ -68,7 +68,7 @@ assert np.allclose(normal_equations(X, y), np.linalg.lstsq(X, y, rcond=None)[0],
 X_secret = np.vander(np.linspace(0, 1, 40), 10, increasing=True) * 8641
 err_secret = relative_error_8641(normal_equations(X_secret, X_secret @ theta_8641), theta_8641)
 assert err_secret < 1e-7, f"relative error {err_secret:.1e} on the secret ill-conditioned design 8641"
-### END HIDDEN TESTS'''
+### END HIDDEN TESTS'''  # noqa: E501 - a test cell's source, as the lessons write them
 
 TEST_PASSED = '''\
 theta = normal_equations(np.eye(2), np.array([1.0, 2.0]))
@@ -133,7 +133,8 @@ def nbgrader_cell(source: str, grade_id: str, count: int, outputs: list, *, grad
             "schema_version": 3}
     if grade:
         meta["points"] = 1
-    return new_code_cell(source, execution_count=count, outputs=outputs, metadata={"nbgrader": meta})
+    return new_code_cell(source, execution_count=count, outputs=outputs,
+                         metadata={"nbgrader": meta})
 
 
 def autograded_notebook() -> nbformat.NotebookNode:
@@ -143,23 +144,27 @@ def autograded_notebook() -> nbformat.NotebookNode:
         nbgrader_cell(SOLUTION, "normal_equations", 1, [], grade=False, solution=True),
         nbgrader_cell(TEST_SHAPE, "test_shape", 2, [
             stdout("X[0] = [ 0.35 -0.12  1.1 ]\n"),
-            error("AssertionError", VISIBLE_MESSAGE, [frame(2, TEST_SHAPE, 5)])], grade=True, solution=False),
+            error("AssertionError", VISIBLE_MESSAGE, [frame(2, TEST_SHAPE, 5)])],
+            grade=True, solution=False),
         nbgrader_cell(TEST_HIDDEN, "test_hidden", 3, [
             stdout(HIDDEN_PRINT + "\n"),
-            error("AssertionError", HIDDEN_MESSAGE, [frame(3, TEST_HIDDEN, 7)])], grade=True, solution=False),
+            error("AssertionError", HIDDEN_MESSAGE, [frame(3, TEST_HIDDEN, 7)])],
+            grade=True, solution=False),
         nbgrader_cell(TEST_PASSED, "test_passed", 4, [stdout(HIDDEN_RESULT + "\n")],
                       grade=True, solution=False),
         new_code_cell("print('plot done'); 1 / 0", execution_count=5, outputs=[
             stdout("plot done\n"), error("ZeroDivisionError", "division by zero",
                                          [frame(5, "print('plot done'); 1 / 0", 1)])]),
-    ], metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+    ], metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                "language": "python"}})
     for number, cell in enumerate(nb.cells):
         cell.id = f"cell-{number}"
     return nb
 
 
 def cells_by_id(nb: nbformat.NotebookNode) -> dict[str, nbformat.NotebookNode]:
-    return {cell.metadata.nbgrader.grade_id: cell for cell in nb.cells if "nbgrader" in cell.metadata}
+    return {cell.metadata.nbgrader.grade_id: cell for cell in nb.cells
+            if "nbgrader" in cell.metadata}
 
 
 def plain_text(page: str) -> str:
@@ -187,19 +192,24 @@ def test_sources_are_the_release_sources(hidden):
     for grade_id, cell in cells_by_id(hidden).items():
         assert cell.source == cells_by_id(release)[grade_id].source, (
             f"{grade_id}: the source should read as ClearHiddenTests makes it for the release")
-        assert not leaks(cell.source), f"{grade_id}: hidden text left in the source: {leaks(cell.source)}"
+        assert not leaks(cell.source), (
+            f"{grade_id}: hidden text left in the source: {leaks(cell.source)}")
 
 
 def test_visible_failure_is_kept_without_hidden_context(hidden):
     outputs = cells_by_id(hidden)["test_shape"].outputs
     assert [out.output_type for out in outputs] == ["stream", "error"], (
         f"expected the note and the error, got {[out.output_type for out in outputs]}")
-    assert outputs[0].text == HIDDEN_OUTPUT_NOTE, f"the student's print should become the note: {outputs[0]}"
+    assert outputs[0].text == HIDDEN_OUTPUT_NOTE, (
+        f"the student's print should become the note: {outputs[0]}")
     assert (outputs[1].ename, outputs[1].evalue) == ("AssertionError", VISIBLE_MESSAGE), (
-        f"a visible failure should keep its type and message, got {outputs[1].ename}: {outputs[1].evalue}")
+        f"a visible failure should keep its type and message, got {outputs[1].ename}: "
+        f"{outputs[1].evalue}")
     traceback = ANSI.sub("", "\n".join(outputs[1].traceback))
-    assert "----> 5 assert np.shape(theta) == (3,)" in traceback, f"no failing line in:\n{traceback}"
-    assert "      1 rng = np.random.default_rng(1)" in traceback, f"visible context should stay:\n{traceback}"
+    assert "----> 5 assert np.shape(theta) == (3,)" in traceback, (
+        f"no failing line in:\n{traceback}")
+    assert "      1 rng = np.random.default_rng(1)" in traceback, (
+        f"visible context should stay:\n{traceback}")
     assert not leaks(traceback), f"hidden context lines left in the traceback: {leaks(traceback)}"
 
 
@@ -207,7 +217,8 @@ def test_hidden_failure_is_replaced(hidden):
     outputs = cells_by_id(hidden)["test_hidden"].outputs
     assert [out.output_type for out in outputs] == ["stream", "error"], (
         f"expected the note and the error, got {[out.output_type for out in outputs]}")
-    assert outputs[0].text == HIDDEN_OUTPUT_NOTE, f"the hidden inputs printed should be dropped: {outputs[0]}"
+    assert outputs[0].text == HIDDEN_OUTPUT_NOTE, (
+        f"the hidden inputs printed should be dropped: {outputs[0]}")
     assert (outputs[1].ename, outputs[1].evalue) == ("AssertionError", HIDDEN_FAILURE), (
         f"a hidden failure should keep its type, with the generic message; got {outputs[1]}")
     assert outputs[1].traceback == [f"AssertionError: {HIDDEN_FAILURE}"], (
@@ -216,7 +227,8 @@ def test_hidden_failure_is_replaced(hidden):
 
 def test_passed_cell_output_is_replaced_by_the_note(hidden):
     outputs = cells_by_id(hidden)["test_passed"].outputs
-    assert outputs == [stdout(HIDDEN_OUTPUT_NOTE)], f"a passed cell should show the note alone, got {outputs}"
+    assert outputs == [stdout(HIDDEN_OUTPUT_NOTE)], (
+        f"a passed cell should show the note alone, got {outputs}")
 
 
 def test_other_cells_are_untouched(hidden):
@@ -233,7 +245,8 @@ def test_other_cells_are_untouched(hidden):
     (2, [frame(7, TEST_SHAPE, 2)]),  # only another cell's frame
 ])
 def test_failure_without_a_frame_of_the_cell_counts_as_hidden(count, frames):
-    cell = nbgrader_cell(TEST_SHAPE, "test_shape", count, [error("ValueError", "bad input 4711", frames)],
+    cell = nbgrader_cell(TEST_SHAPE, "test_shape", count,
+                         [error("ValueError", "bad input 4711", frames)],
                          grade=True, solution=False)
     nb, _ = HideHiddenTests().preprocess(new_notebook(cells=[cell]), {})
     out = nb.cells[0].outputs[0]
@@ -245,7 +258,8 @@ def test_failure_without_a_frame_of_the_cell_counts_as_hidden(count, frames):
 def test_html_export_shows_no_hidden_test():
     exporter = HTMLExporter()
     leaky, _ = exporter.from_notebook_node(autograded_notebook())
-    assert leaks(plain_text(leaky)), "the check is blind: the plain export should show the hidden tests"
+    assert leaks(plain_text(leaky)), (
+        "the check is blind: the plain export should show the hidden tests")
     exporter.register_preprocessor(HideHiddenTests, enabled=True)
     page, _ = exporter.from_notebook_node(autograded_notebook())
     text = plain_text(page)
@@ -259,7 +273,8 @@ def test_html_export_shows_no_hidden_test():
 def course_dir(tmp_path, monkeypatch) -> Path:
     """A course folder with a gradebook and the autograded notebook of one student."""
     # Gradebook() runs the `alembic` command, which lives next to this interpreter.
-    monkeypatch.setenv("PATH", str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""))
+    monkeypatch.setenv("PATH",
+                       str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""))
     with Gradebook(f"sqlite:///{tmp_path / 'gradebook.db'}") as gb:
         gb.add_assignment(LESSON)
         gb.add_notebook(LESSON, LESSON)
@@ -267,7 +282,8 @@ def course_dir(tmp_path, monkeypatch) -> Path:
         for grade_id in HIDDEN_SOURCES:
             gb.add_grade_cell(grade_id, LESSON, LESSON, max_score=1, cell_type="code")
         gb.add_student(STUDENT)
-        with warnings.catch_warnings():  # nbgrader's own add_submission trips SQLAlchemy's autoflush
+        # nbgrader's own add_submission trips SQLAlchemy's autoflush warnings
+        with warnings.catch_warnings():
             warnings.simplefilter("ignore", SAWarning)
             gb.add_submission(LESSON, STUDENT)
     folder = tmp_path / "autograded" / STUDENT / LESSON
@@ -300,7 +316,8 @@ def test_nbgrader_feedback_shows_no_hidden_test(course_dir):
     assert VISIBLE_MESSAGE in text, "the visible failure's message should be in the feedback"
     assert HIDDEN_FAILURE in text, "the hidden failure should be reported in the feedback"
     assert HIDDEN_OUTPUT_NOTE.strip() in text, "the note on hidden output should be in the feedback"
-    assert f"{LESSON} (Score: 0.0 / 3.0)" in text, "GetGrades should still put the (ungraded: 0) score in"
+    assert f"{LESSON} (Score: 0.0 / 3.0)" in text, (
+        "GetGrades should still put the (ungraded: 0) score in")
     assert autograded.read_bytes() == before, "the autograded notebook on disk should not change"
 
 
@@ -335,25 +352,33 @@ def lesson_hidden_lines(lesson: str) -> set[str]:
                 inside = "BEGIN" in line
                 continue
             (hidden if inside else elsewhere).add(line.strip())
-    # A hidden line may be part of a visible one ("import a, b" beside "import a, b, c"): not evidence.
+    # A hidden line may be part of a visible one ("import a, b" beside
+    # "import a, b, c"): not evidence.
     visible = "\n".join(elsewhere)
-    return {line for line in hidden if len(line) >= 8 and not line.startswith("#") and line not in visible}
+    return {line for line in hidden
+            if len(line) >= 8 and not line.startswith("#") and line not in visible}
 
 
 def test_no_hidden_test_line_of_any_lesson_is_in_the_sample_class_feedback(graded):
     """Every feedback file of the class (the sample students, the solutions and the blank release
     handed in) is read as its reader sees it; no line of any lesson's hidden tests is in it."""
     feedback = sorted(graded.feedback_dir.glob("*/*/*.html"))
-    assert len(feedback) >= 4 * len(graded.lessons), f"expected feedback for the class, found {len(feedback)} files"
+    assert len(feedback) >= 4 * len(graded.lessons), (
+        f"expected feedback for the class, found {len(feedback)} files")
     for lesson in graded.lessons:
         hidden = lesson_hidden_lines(lesson)
-        assert len(hidden) >= 5, f"{lesson}: the check is blind, only {len(hidden)} hidden lines found"
+        assert len(hidden) >= 5, (
+            f"{lesson}: the check is blind, only {len(hidden)} hidden lines found")
         release = nbformat.read(course.LESSONS / lesson / f"{lesson}.ipynb", as_version=4)
-        visible = {line.strip() for cell in release.cells if cell.metadata.get("nbgrader", {}).get("grade")
-                   and cell.cell_type == "code" for line in cell.source.split("\n") if len(line.strip()) >= 8}
+        visible = {line.strip() for cell in release.cells
+                   if cell.metadata.get("nbgrader", {}).get("grade") and cell.cell_type == "code"
+                   for line in cell.source.split("\n") if len(line.strip()) >= 8}
         for path in (p for p in feedback if p.parent.name == lesson):
             text = plain_text(path.read_text(encoding="utf-8"))
-            assert any(line in text for line in visible), f"{path}: the check is blind, no visible test line found"
+            assert any(line in text for line in visible), (
+                f"{path}: the check is blind, no visible test line found")
             found = sorted(line for line in hidden if line in text)
-            assert not found, f"{path.relative_to(graded.feedback_dir)} shows hidden test lines: {found[:3]}"
-            assert "BEGIN HIDDEN TESTS" not in text, f"{path}: a hidden-tests marker is in the feedback"
+            assert not found, (
+                f"{path.relative_to(graded.feedback_dir)} shows hidden test lines: {found[:3]}")
+            assert "BEGIN HIDDEN TESTS" not in text, (
+                f"{path}: a hidden-tests marker is in the feedback")

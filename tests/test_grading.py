@@ -16,22 +16,26 @@ from lesson_facts import cpu_budget, manual_points
 
 LESSONS = course.lesson_names()
 
-# Scores of the sample class in grader/examples/, lesson by lesson (see grader/make_examples.py).
+# Scores of the sample class in grader/examples/, lesson by lesson (see tests/make_examples.py).
 # partial: one typical mistake per lesson loses that exercise's tests; broken: the first exercise
 # cell raises, which costs its own tests only (later tests use references of their own).
 EXPECTED_SCORES = {
     "perfect": {"01_least_squares": 10, "02_newton": 10, "03_entropy": 10,
-                "04_hyperparameter_search": 14, "05_bayesian_optimization": 14, "06_warm_starting": 14,
-                "07_darts": 14, "08_fbnet": 14, "09_mnasnet": 14, "10_once_for_all": 14},
+                "04_hyperparameter_search": 14, "05_bayesian_optimization": 14,
+                "06_warm_starting": 14, "07_darts": 14, "08_fbnet": 14, "09_mnasnet": 14,
+                "10_once_for_all": 14},
     "partial": {"01_least_squares": 7, "02_newton": 8, "03_entropy": 9,
-                "04_hyperparameter_search": 12, "05_bayesian_optimization": 11, "06_warm_starting": 12,
-                "07_darts": 12, "08_fbnet": 13, "09_mnasnet": 12, "10_once_for_all": 11},
+                "04_hyperparameter_search": 12, "05_bayesian_optimization": 11,
+                "06_warm_starting": 12, "07_darts": 12, "08_fbnet": 13, "09_mnasnet": 12,
+                "10_once_for_all": 11},
     "blank": {"01_least_squares": 0, "02_newton": 0, "03_entropy": 0,
-              "04_hyperparameter_search": 0, "05_bayesian_optimization": 0, "06_warm_starting": 0,
-              "07_darts": 0, "08_fbnet": 0, "09_mnasnet": 0, "10_once_for_all": 0},
+              "04_hyperparameter_search": 0, "05_bayesian_optimization": 0,
+              "06_warm_starting": 0, "07_darts": 0, "08_fbnet": 0, "09_mnasnet": 0,
+              "10_once_for_all": 0},
     "broken": {"01_least_squares": 8, "02_newton": 7, "03_entropy": 7,
-               "04_hyperparameter_search": 12, "05_bayesian_optimization": 12, "06_warm_starting": 13,
-               "07_darts": 12, "08_fbnet": 13, "09_mnasnet": 10, "10_once_for_all": 11},
+               "04_hyperparameter_search": 12, "05_bayesian_optimization": 12,
+               "06_warm_starting": 13, "07_darts": 12, "08_fbnet": 13, "09_mnasnet": 10,
+               "10_once_for_all": 11},
 }
 # Autograded points only: the reflection answers of perfect, partial and broken wait for a person.
 EXPECTED_TOTALS = {"perfect": 128.0, "partial": 107.0, "blank": 0.0, "broken": 105.0}
@@ -45,13 +49,16 @@ def max_score(graded: course.ClassResults, lesson: str) -> float:
 
 @pytest.mark.parametrize("lesson", LESSONS)
 def test_solution_scores_full_marks(graded, lesson):
-    """Every autograded point; the reflection answers wait for a person (nbgrader grades no prose)."""
+    """Every autograded point; the reflection answers wait for a person (nbgrader
+    grades no prose)."""
     grade = graded.grades["solution", lesson]
     assert grade.status == "graded", grade.detail
     manual = manual_points(lesson)
     assert grade.max_score > manual > 0
-    assert grade.score == grade.max_score - manual, f"{lesson}: solution scored {grade.score}/{grade.max_score}"
-    assert grade.pending == manual, f"{lesson}: {grade.pending} manual points pending, expected {manual}"
+    assert grade.score == grade.max_score - manual, (
+        f"{lesson}: solution scored {grade.score}/{grade.max_score}")
+    assert grade.pending == manual, (
+        f"{lesson}: {grade.pending} manual points pending, expected {manual}")
 
 
 @pytest.mark.parametrize("lesson", LESSONS)
@@ -59,7 +66,8 @@ def test_release_scores_zero(graded, lesson):
     grade = graded.grades["release", lesson]
     assert grade.status == "graded", grade.detail
     assert grade.score == 0, f"{lesson}: the untouched release scored {grade.score}"
-    assert grade.pending == 0, f"{lesson}: untouched answers are nbgrader's zero, not pending ({grade.pending})"
+    assert grade.pending == 0, (
+        f"{lesson}: untouched answers are nbgrader's zero, not pending ({grade.pending})")
 
 
 @pytest.mark.parametrize("lesson", LESSONS)
@@ -69,17 +77,20 @@ def test_grading_keeps_the_lessons_cpu_budget(graded, lesson):
         pytest.skip("the grader reads a kernel's CPU time from /proc, which this system lacks")
     budget = cpu_budget(lesson)[1]
     used = graded.grades["solution", lesson].kernel_cpu_s
-    assert 0 < used <= budget, f"{lesson}: grading the solution took {used:.1f} CPU-s, budget {budget}"
+    assert 0 < used <= budget, (
+        f"{lesson}: grading the solution took {used:.1f} CPU-s, budget {budget}")
 
 
 def test_sample_class_scores(graded):
-    scores = {s: {lesson: graded.grades[s, lesson].score for lesson in LESSONS} for s in EXPECTED_SCORES}
+    scores = {s: {lesson: graded.grades[s, lesson].score for lesson in LESSONS}
+              for s in EXPECTED_SCORES}
     assert scores == EXPECTED_SCORES
 
 
 def test_sample_class_totals(graded):
     totals = {s: graded.total(s) for s in EXPECTED_TOTALS}
-    assert totals["perfect"] == graded.max_total() - sum(manual_points(lesson) for lesson in LESSONS)
+    assert totals["perfect"] == (graded.max_total()
+                                 - sum(manual_points(lesson) for lesson in LESSONS))
     assert totals == EXPECTED_TOTALS
     assert all(sum(EXPECTED_SCORES[s].values()) == EXPECTED_TOTALS[s] for s in EXPECTED_TOTALS)
 
@@ -89,7 +100,8 @@ def test_partial_and_broken_lose_points_in_every_lesson(graded):
         for lesson in LESSONS:
             grade = graded.grades[student, lesson]
             assert grade.status == "graded"
-            assert 0 < grade.score < grade.max_score, f"{student}/{lesson}: {grade.score}/{grade.max_score}"
+            assert 0 < grade.score < grade.max_score, (
+                f"{student}/{lesson}: {grade.score}/{grade.max_score}")
 
 
 def test_a_corrupt_notebook_is_reported_and_the_rest_is_graded(graded):
@@ -99,7 +111,8 @@ def test_a_corrupt_notebook_is_reported_and_the_rest_is_graded(graded):
     assert sorted(g.student for g in graded.problems()) == ["corrupt", "renamed"]
     for lesson in LESSONS[1:]:
         assert graded.grades["corrupt", lesson].status == "missing"
-    assert graded.grades["perfect", LESSONS[0]].score == max_score(graded, LESSONS[0]) - manual_points(LESSONS[0])
+    assert (graded.grades["perfect", LESSONS[0]].score
+            == max_score(graded, LESSONS[0]) - manual_points(LESSONS[0]))
 
 
 def test_a_renamed_notebook_is_reported_with_the_expected_name(graded):
@@ -149,14 +162,16 @@ def test_report_files_are_written(graded):
     assert (graded.workdir / "grades_histogram.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with (graded.workdir / "integrity.csv").open() as fh:
         rows = list(csv.DictReader(fh))
-    assert {(r["student"], r["kind"]) for r in rows} == {("corrupt", "failed"), ("renamed", "failed")}
+    assert {(r["student"], r["kind"]) for r in rows} == {("corrupt", "failed"),
+                                                         ("renamed", "failed")}
 
 
 def test_exercise_summary_matches_the_grades(graded):
     rows = report.exercise_summary(graded)
     for lesson in LESSONS:
         total = next(r for r in rows if r["lesson"] == lesson and r["exercise"] == "(total)")
-        scores = [g.score for g in graded.grades.values() if g.lesson == lesson and g.status != "missing"]
+        scores = [g.score for g in graded.grades.values()
+                  if g.lesson == lesson and g.status != "missing"]
         assert total["n"] == len(scores)
         assert total["mean"] == pytest.approx(sum(scores) / len(scores))
         assert total["full"] == pytest.approx(sum(s == total["max"] for s in scores) / len(scores))
@@ -189,7 +204,8 @@ def test_release_check_fails_on_a_stale_copy(tmp_path):
 def test_a_dask_cluster_grades_the_class_as_this_machine_does(graded, dask_cluster, tmp_path):
     """The sample class on a real scheduler and two workers: every grade, flag and feedback page
     as the in-process engine gave them (``graded``)."""
-    results = course.autograde(course.EXAMPLES, tmp_path / "work", progress=False, scheduler=dask_cluster.address)
+    results = course.autograde(course.EXAMPLES, tmp_path / "work", progress=False,
+                               scheduler=dask_cluster.address)
     assert len(results.grades) == 40
     for (student, lesson), grade in results.grades.items():
         local = graded.grades[student, lesson]

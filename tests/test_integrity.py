@@ -16,18 +16,19 @@ from nbgrader.api import Gradebook
 from grader import cluster, course, sandbox
 from grader.__main__ import main
 from grader.execute import JOB_PREFIX, Limits
-from grader.integrity import (FAILED, LIMIT, NOTE, RESTORED, SUSPICIOUS, TAMPERED, LessonSpec, check_structure,
-                              repair_cell_ids)
+from grader.integrity import (FAILED, LIMIT, NOTE, RESTORED, SUSPICIOUS, TAMPERED, LessonSpec,
+                              check_structure, repair_cell_ids)
 from grader.scan import scan_code, student_cells
-from grader.make_examples import ADVERSARIAL_KINDS, ADVERSARIAL_LESSON, adversarial
+from make_examples import ADVERSARIAL_KINDS, ADVERSARIAL_LESSON, STUDENTS, adversarial, submission
 
 LESSONS = course.lesson_names()
 L01 = ADVERSARIAL_LESSON
 
 
 def spec_of(lesson: str) -> LessonSpec:
-    return LessonSpec.from_notebooks(lesson, json.loads((course.LESSONS / lesson / f"{lesson}.ipynb").read_text()),
-                                     json.loads((course.SOLUTIONS / lesson / f"{lesson}.ipynb").read_text()))
+    return LessonSpec.from_notebooks(
+        lesson, json.loads((course.LESSONS / lesson / f"{lesson}.ipynb").read_text()),
+        json.loads((course.SOLUTIONS / lesson / f"{lesson}.ipynb").read_text()))
 
 
 def sample(student: str, lesson: str = L01) -> nbformat.NotebookNode:
@@ -47,7 +48,8 @@ def test_honest_submissions_raise_no_flag(lesson):
 
 def test_the_spec_knows_what_the_tests_rely_on():
     spec = spec_of(L01)
-    assert spec.exercises == {"normal_equations", "back_substitution", "qr_solve", "ridge", "gradient_descent"}
+    assert spec.exercises == {"normal_equations", "back_substitution", "qr_solve", "ridge",
+                              "gradient_descent"}
     assert spec.protected["np"] == "import numpy" and spec.protected["len"] == "builtin"
     assert not set(spec.protected) & spec.exercises
 
@@ -65,7 +67,8 @@ def test_the_spec_knows_what_the_tests_rely_on():
     ("import os\nos._exit(0)", "stops the kernel with `os._exit()`"),
     ("import sys\nsys.exit()", "stops the kernel with `sys.exit()`"),
     ("raise SystemExit", "stops the kernel with `raise SystemExit`"),
-    ("import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)", "changes how the kernel is interrupted"),
+    ("import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)",
+     "changes how the kernel is interrupted"),
 ])
 def test_scan_code_flags(code, expected):
     flags = scan_code([("ridge", code)], spec_of(L01))
@@ -73,14 +76,16 @@ def test_scan_code_flags(code, expected):
 
 
 @pytest.mark.parametrize("code", [
-    "import numpy as np\ndef ridge(X, y, lam):\n    n = len(y)\n    return np.linalg.solve(X.T @ X + lam * np.eye(X.shape[1]), X.T @ y)",
+    "import numpy as np\ndef ridge(X, y, lam):\n    n = len(y)\n"
+    "    return np.linalg.solve(X.T @ X + lam * np.eye(X.shape[1]), X.T @ y)",
     "from minnas.foundations.least_squares import polynomial_features",
     "x = [i for i in range(3)]\nlen(x)",
     "def f():\n    len = 3\n    return len",
     "this is not python (",
     "import numpy.linalg\nnp.random.seed(3)",   # binds `np`? no: `numpy`; and calls are fine
     "import torch.nn\n[len for len in range(3)]",   # the same `torch`; a comprehension's own scope
-    "import numpy as np\nnp.set_printoptions(precision=3)\nnp.random.custom = 1",  # not what the tests use
+    # not what the tests use
+    "import numpy as np\nnp.set_printoptions(precision=3)\nnp.random.custom = 1",
 ])
 def test_scan_code_leaves_honest_code_alone(code):
     assert scan_code([("ridge", code)], spec_of(L01)) == []
@@ -89,17 +94,21 @@ def test_scan_code_leaves_honest_code_alone(code):
 def test_structure_finds_edits_deletions_duplicates_and_ids():
     spec = spec_of(L01)
     nb = sample("perfect")
-    test = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_ridge")
+    test = next(c for c in nb.cells
+                if c.metadata.get("nbgrader", {}).get("grade_id") == "test_ridge")
     test.source = "assert True"
     test.metadata.nbgrader["points"] = 100
-    nb.cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") != "test_qr_solve"]
-    i = next(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == "ridge")
+    nb.cells = [c for c in nb.cells
+                if c.metadata.get("nbgrader", {}).get("grade_id") != "test_qr_solve"]
+    i = next(i for i, c in enumerate(nb.cells)
+             if c.metadata.get("nbgrader", {}).get("grade_id") == "ridge")
     nb.cells.insert(i, nbformat.from_dict(json.loads(json.dumps(nb.cells[i]))))
     flags = {(f.cell, f.message) for f in check_structure(nb, spec)}
     assert ("test_qr_solve", "deleted locked cell re-added from the release") in flags
-    assert [c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells].index("test_qr_solve") == \
-        [c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells].index("test_back_substitution") + 1
-    assert ("test_ridge", "points changed from 2 to 100; locked cell edited: restored from the release") in flags
+    ids = [c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells]
+    assert ids.index("test_qr_solve") == ids.index("test_back_substitution") + 1
+    assert ("test_ridge",
+            "points changed from 2 to 100; locked cell edited: restored from the release") in flags
     assert any(cell == "ridge" and "duplicated (2 copies)" in m for cell, m in flags)
     assert ("", "1 missing, invalid or duplicated cell id(s) replaced") in flags
     # the earlier copy of the duplicate is now ordinary code; ids are unique again
@@ -138,6 +147,21 @@ def test_adversarial_class_on_disk_matches_the_generator():
         assert (course.ADVERSARIAL / kind / L01 / name).read_text().strip() == text.strip(), kind
 
 
+@pytest.mark.parametrize("lesson", LESSONS)
+def test_sample_class_on_disk_matches_the_generator(lesson):
+    for student in STUDENTS:
+        text = nbformat.writes(submission(lesson, student))
+        path = course.EXAMPLES / student / lesson / f"{lesson}.ipynb"
+        assert path.read_text().strip() == text.strip(), (
+            f"{student}/{lesson} is stale: run python tests/make_examples.py {lesson}")
+
+
+def test_sample_class_holds_every_student_and_lesson_and_nothing_else():
+    assert sorted(p.name for p in course.EXAMPLES.iterdir()) == sorted(STUDENTS)
+    for student in STUDENTS:
+        assert sorted(p.name for p in (course.EXAMPLES / student).iterdir()) == LESSONS, student
+
+
 # -- the adversarial class, graded ------------------------------------------------------------
 
 LEVEL, CGROUPS, _ = sandbox.detect()
@@ -161,8 +185,10 @@ EXPECTED = {
     # The patched helpers make the failing tests pass: flagged, not zeroed; the instructor decides.
     "rebinds_helper": (10, "graded", {SUSPICIOUS}, "numpy.allclose, isclose patched"),
     # Isolated, the solutions folder does not exist and the student's own (wrong) version stays.
-    "reads_solutions": (7 if ISOLATED else 10, "graded", {SUSPICIOUS}, "locates files through `minnas.__file__`"),
-    "calls_reference": (10, "graded", {SUSPICIOUS}, "`ridge` calls the minnas reference through `_ridge`"),
+    "reads_solutions": (7 if ISOLATED else 10, "graded", {SUSPICIOUS},
+                        "locates files through `minnas.__file__`"),
+    "calls_reference": (10, "graded", {SUSPICIOUS},
+                        "`ridge` calls the minnas reference through `_ridge`"),
     "wrong_folder": (0, "failed", {FAILED}, "(wrong folder)"),
     # -- hurting the grader or the others: in its own PID namespace the kernel finds no one --
     "kills_grader": (10, "graded", {SUSPICIOUS}, "getppid"),
@@ -176,8 +202,10 @@ EXPECTED = {
     "fork_bomb": (10, "graded", {SUSPICIOUS}, "fork"),
     "tmp_litter": (10, "graded", set(), ""),
     # -- full marks for no work: every answer wrong --
-    "input_transformer": (10, "graded", {SUSPICIOUS}, "input_transformers_cleanup holds __main__._no_tests"),
-    "input_transformer_post": (10, "graded", {SUSPICIOUS}, "input_transformers_post holds __main__.<lambda>"),
+    "input_transformer": (10, "graded", {SUSPICIOUS},
+                          "input_transformers_cleanup holds __main__._no_tests"),
+    "input_transformer_post": (10, "graded", {SUSPICIOUS},
+                               "input_transformers_post holds __main__.<lambda>"),
     "ast_transformer": (0, "graded", {SUSPICIOUS}, "ast_transformers holds __main__._DropAsserts"),
     "ast_transformer_insert": (0, "graded", {SUSPICIOUS}, "ast_transformers holds __main__._Quiet"),
     "event_hook": (3, "graded", {SUSPICIOUS}, "a pre_run_cell event hook __main__._swap"),
@@ -191,7 +219,8 @@ EXPECTED = {
     "patches_sys_modules": (10, "graded", {SUSPICIOUS}, "numpy.allclose, isclose patched"),
     "patches_importlib": (10, "graded", {SUSPICIOUS}, "numpy.allclose, isclose patched"),
     "reference_renamed": (2, "graded", {SUSPICIOUS}, "`ridge` is the minnas reference"),
-    "reference_dynamic": (2, "graded", {SUSPICIOUS}, "`ridge` calls the minnas reference through `_m`"),
+    "reference_dynamic": (2, "graded", {SUSPICIOUS},
+                          "`ridge` calls the minnas reference through `_m`"),
     # -- reading what is not theirs: isolated, there is nothing to read --
     "snoops_files": (10, "graded", {SUSPICIOUS}, "path outside its folder"),
     "snoops_environment": (10, "graded", set(), ""),
@@ -199,8 +228,8 @@ EXPECTED = {
     "foreign_id": (10, "graded", {TAMPERED}, "nbgrader id the lesson does not have"),
 }
 # Attacks that, without bubblewrap's PID namespace, would reach other processes of this machine.
-UNSAFE_WITHOUT_ISOLATION = {"kills_grader", "kills_neighbours", "fork_bomb", "forked_memory", "survives_fork",
-                            "survives_setsid"}
+UNSAFE_WITHOUT_ISOLATION = {"kills_grader", "kills_neighbours", "fork_bomb", "forked_memory",
+                            "survives_fork", "survives_setsid"}
 KINDS = [k for k in EXPECTED if ISOLATED or k not in UNSAFE_WITHOUT_ISOLATION]
 CORRECT = ("perfect", "ada", "grace", "alan")  # correct students graded beside the attackers
 SECRET = "minnas-test-secret-4b1d"
@@ -214,7 +243,8 @@ def _leftovers() -> list[str]:
     """Processes and /tmp entries an adversarial run may have left: there must be none."""
     found = [f"/tmp/{p.name}" for p in Path("/tmp").iterdir()
              if p.name.startswith(("minnas-litter", "minnas-grading-", "minnas-probe-",
-                                   f"{JOB_PREFIX}{os.getpid()}-"))]  # this process's jobs: the run's
+                                   # this process's jobs: the run's
+                                   f"{JOB_PREFIX}{os.getpid()}-"))]
     for proc in Path("/proc").glob("[0-9]*"):
         try:
             cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
@@ -238,7 +268,8 @@ def adversarial_runs(tmp_path_factory):
     shutil.copytree(course.EXAMPLES / "partial" / L01, submissions / "partial" / L01)
     os.environ[SECRET.upper().replace("-", "_")] = SECRET  # in the grader's environment only
     try:
-        first = course.autograde(submissions, root / "work", feedback=False, progress=False, jobs=2, limits=LIMITS)
+        first = course.autograde(submissions, root / "work", feedback=False, progress=False, jobs=2,
+                                 limits=LIMITS)
     finally:
         del os.environ[SECRET.upper().replace("-", "_")]
     again = root / "again"
@@ -246,7 +277,8 @@ def adversarial_runs(tmp_path_factory):
                  "input_transformer", "output_flood", "foreign_cell", "perfect", "partial",
                  *(["kills_grader"] if ISOLATED else [])):  # with jobs=1 it once killed the grader
         shutil.copytree(submissions / kind, again / kind)
-    second = course.autograde(again, root / "work2", feedback=False, progress=False, jobs=1, limits=LIMITS)
+    second = course.autograde(again, root / "work2", feedback=False, progress=False, jobs=1,
+                              limits=LIMITS)
     return first, second
 
 
@@ -259,7 +291,8 @@ def test_adversarial_submission_gets_its_score_and_flag(adversarial_runs, kind):
     assert kinds <= {f.kind for f in grade.flags}, grade.flags
     assert any(words in f.message for f in grade.flags) or not kinds, grade.flags
     if grade.score > (score if score is not None else 0):
-        assert grade.needs_attention(), f"more points than the answers deserve, and no flag: {grade}"
+        assert grade.needs_attention(), (
+            f"more points than the answers deserve, and no flag: {grade}")
 
 
 def test_correct_students_among_attackers_are_unaffected(adversarial_runs):
@@ -281,8 +314,10 @@ def test_nothing_of_the_grader_reaches_a_kernel(adversarial_runs):
     results, _ = adversarial_runs
     texts = {}
     for kind in ("snoops_files", "snoops_environment"):
-        nb = nbformat.read(results.workdir / "autograded" / kind / L01 / f"{L01}.ipynb", as_version=4)
-        texts[kind] = json.dumps([c.get("outputs", []) for c in nb.cells])  # what the kernel printed
+        nb = nbformat.read(results.workdir / "autograded" / kind / L01 / f"{L01}.ipynb",
+                           as_version=4)
+        # what the kernel printed
+        texts[kind] = json.dumps([c.get("outputs", []) for c in nb.cells])
     for kind, text in texts.items():
         assert SECRET not in text, f"{kind}: the grader's environment reached the kernel"
         if ISOLATED:
@@ -294,7 +329,8 @@ def test_grading_is_deterministic_across_jobs(adversarial_runs):
     first, second = adversarial_runs
     for key, grade in second.grades.items():
         other = first.grades[key]
-        assert (grade.score, grade.status, grade.flags) == (other.score, other.status, other.flags), key
+        assert (grade.score, grade.status, grade.flags) == (other.score, other.status,
+                                                            other.flags), key
 
 
 def test_the_gradebook_holds_every_student(adversarial_runs):
@@ -310,7 +346,8 @@ def test_links_and_oversized_files_are_refused(tmp_path):
     submissions = tmp_path / "class"
     shutil.copytree(course.EXAMPLES / "perfect" / L01, submissions / "perfect" / L01)
     (submissions / "linked" / L01).mkdir(parents=True)
-    (submissions / "linked" / L01 / f"{L01}.ipynb").symlink_to(course.SOLUTIONS / L01 / f"{L01}.ipynb")
+    (submissions / "linked" / L01 / f"{L01}.ipynb").symlink_to(
+        course.SOLUTIONS / L01 / f"{L01}.ipynb")
     (submissions / "folder_link").mkdir()
     (submissions / "folder_link" / L01).symlink_to(course.SOLUTIONS / L01)
     shutil.copytree(course.EXAMPLES / "perfect" / L01, submissions / "data_link" / L01)
@@ -322,11 +359,13 @@ def test_links_and_oversized_files_are_refused(tmp_path):
     nb = sample("perfect")
     nb.cells[-1].source += "\n# " + "x" * (2 * 2**20)
     nbformat.write(nb, big)
-    results = course.autograde(submissions, tmp_path / "work", feedback=False, progress=False, jobs=2,
-                               limits=Limits(cell_s=10, notebook_s=60, notebook_bytes=2**20))
+    results = course.autograde(submissions, tmp_path / "work", feedback=False, progress=False,
+                               jobs=2, limits=Limits(cell_s=10, notebook_s=60,
+                                                     notebook_bytes=2**20))
     assert results.grades["perfect", L01].score == 10
     for student, words in (("linked", "is a symbolic link"), ("folder_link", "is a symbolic link"),
-                           ("data_link", "data.csv is a symbolic link"), ("fifo", "pipe is not a plain file"),
+                           ("data_link", "data.csv is a symbolic link"),
+                           ("fifo", "pipe is not a plain file"),
                            ("big", "over the limit of 1 MiB")):
         grade = results.grades[student, L01]
         assert (grade.status, grade.score) == ("failed", 0) and words in grade.detail, grade
@@ -335,9 +374,11 @@ def test_links_and_oversized_files_are_refused(tmp_path):
 def test_the_exit_status_says_when_something_needs_attention(tmp_path, capsys):
     submissions = tmp_path / "class"
     shutil.copytree(course.EXAMPLES / "perfect" / L01, submissions / "perfect" / L01)
-    assert main(["autograde", str(submissions), "--workdir", str(tmp_path / "a"), "--no-feedback"]) == 0
+    assert main(["autograde", str(submissions), "--workdir", str(tmp_path / "a"),
+                 "--no-feedback"]) == 0
     shutil.copytree(course.ADVERSARIAL / "invalid_json", submissions / "invalid_json")
-    assert main(["autograde", str(submissions), "--workdir", str(tmp_path / "b"), "--no-feedback"]) == 1
+    assert main(["autograde", str(submissions), "--workdir", str(tmp_path / "b"),
+                 "--no-feedback"]) == 1
     out = capsys.readouterr().out
     assert "needs attention: 1 submission(s)" in out and "1 FAILED" in out
 
@@ -347,18 +388,22 @@ def test_a_kernel_that_ignores_the_interrupt_is_stopped_and_the_batch_goes_on(tm
     cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "ridge")
     # inside the function: the kernel re-installs its own SIGINT handler for every cell
     cell.source = "import signal\n" + cell.source.replace(
-        '    """\n', '    """\n    signal.signal(signal.SIGINT, signal.SIG_IGN)\n    while True:\n        pass\n', 1)
+        '    """\n',
+        '    """\n    signal.signal(signal.SIGINT, signal.SIG_IGN)\n'
+        '    while True:\n        pass\n', 1)
     submissions = tmp_path / "class"
     (submissions / "stubborn" / L01).mkdir(parents=True)
     nbformat.write(nb, submissions / "stubborn" / L01 / f"{L01}.ipynb")
     shutil.copytree(course.EXAMPLES / "perfect" / L01, submissions / "perfect" / L01)
-    results = course.autograde(submissions, tmp_path / "work", feedback=False, progress=False, jobs=2,
-                               limits=Limits(cell_s=5, notebook_s=60))
+    results = course.autograde(submissions, tmp_path / "work", feedback=False, progress=False,
+                               jobs=2, limits=Limits(cell_s=5, notebook_s=60))
     stubborn = results.grades["stubborn", L01]
     # the tests before ridge's pass; test_ridge and everything after it is lost, with the reason
     assert (stubborn.status, stubborn.score) == ("graded", 5)
-    assert any(f.kind == LIMIT and "did not stop" in f.message for f in stubborn.flags), stubborn.flags
-    assert any(f.kind == SUSPICIOUS and "interrupted" in f.message for f in stubborn.flags), stubborn.flags
+    assert any(f.kind == LIMIT and "did not stop" in f.message for f in stubborn.flags), (
+        stubborn.flags)
+    assert any(f.kind == SUSPICIOUS and "interrupted" in f.message for f in stubborn.flags), (
+        stubborn.flags)
     assert results.grades["perfect", L01].score == 10
 
 
@@ -396,14 +441,17 @@ def _sleep(seconds: float) -> float:
     return seconds
 
 
-def test_the_adversarial_class_gets_the_same_grades_and_flags_through_dask(adversarial_runs, dask_cluster, tmp_path):
+def test_the_adversarial_class_gets_the_same_grades_and_flags_through_dask(adversarial_runs,
+                                                                           dask_cluster, tmp_path):
     first, _ = adversarial_runs
-    results = course.autograde(first.workdir.parent / "submissions", tmp_path / "work", feedback=False,
-                               progress=False, limits=LIMITS, scheduler=dask_cluster.address)
+    results = course.autograde(first.workdir.parent / "submissions", tmp_path / "work",
+                               feedback=False, progress=False, limits=LIMITS,
+                               scheduler=dask_cluster.address)
     assert results.grades.keys() == first.grades.keys()
     for key, grade in results.grades.items():
         local = first.grades[key]
-        assert (grade.score, grade.status, grade.flags) == (local.score, local.status, local.flags), key
+        assert (grade.score, grade.status, grade.flags) == (local.score, local.status,
+                                                            local.flags), key
 
 
 def test_a_job_cannot_write_outside_its_folder(tmp_path):

@@ -156,7 +156,10 @@ def test_proxies_reuse_ops_counts():
 # ---------------------------------------------------------------------------------- the table
 def fake_space(clock, log):
     costs = {(0, "a"): 10.0, (0, "b"): 20.0, (1, "a"): 5.0, (1, "skip"): 1.0}
-    make_block = lambda layer, block: Costly(f"{layer}{block}", costs[layer, block], clock, log)
+
+    def make_block(layer, block):
+        return Costly(f"{layer}{block}", costs[layer, block], clock, log)
+
     return make_block, [(2,), (3,)], [["a", "b"], ["a", "skip"]], costs
 
 

@@ -38,7 +38,8 @@ def random_search(f, sampler, n, seed=0):
         xs.append(sampler(rng))
         ys.append(float(f(xs[-1])))
         if not np.isfinite(ys[-1]):
-            raise ValueError("objective is " + str(ys[-1]) + " at " + " ".join(str(v) for v in xs[-1].values()))
+            raise ValueError("objective is " + str(ys[-1]) + " at "
+                             + " ".join(str(v) for v in xs[-1].values()))
     ys = np.array(ys)
     best = int(np.argmin(ys))  # the first of equal minima
     return xs[best], float(ys[best]), np.minimum.accumulate(ys)
@@ -107,25 +108,31 @@ def mutate_arch(space, arch, prob, rng):
 CASES = {
     "04 message with the point's coordinates": (
         "04_hyperparameter_search", "random_search",
-        _SEARCH.format(message='f"f(x) = {y} at " + ", ".join(f"{k}={v}" for k, v in x.items())', compare="<"),
+        _SEARCH.format(message='f"f(x) = {y} at " + ", ".join(f"{k}={v}" for k, v in x.items())',
+                       compare="<"),
         {"test_random_search": None}),
     "04 message as plain numbers, ties by argmin": (
         "04_hyperparameter_search", "random_search", _SEARCH_ARGMIN, {"test_random_search": None}),
     "04 message naming no point": (
         "04_hyperparameter_search", "random_search",
-        _SEARCH.format(message='"f(x) is not finite"', compare="<"), {"test_random_search": "point"}),
+        _SEARCH.format(message='"f(x) is not finite"', compare="<"),
+        {"test_random_search": "point"}),
     "04 last of ties wins": (
         "04_hyperparameter_search", "random_search",
-        _SEARCH.format(message='f"f returned {y} at {x}"', compare="<="), {"test_random_search": "ties"}),
+        _SEARCH.format(message='f"f returned {y} at {x}"', compare="<="),
+        {"test_random_search": "ties"}),
     "05 std of y, not of f": (
         "05_bayesian_optimization", "gp_posterior", _GP_NOISY_STD,
         {"test_gp_posterior_mean": None, "test_gp_posterior_std": "noise variance added"}),
     "07 softmax through logsumexp": (
-        "07_darts", "softmax", _SOFTMAX_LSE, {"test_softmax": None, "test_softmax_stability": None}),
+        "07_darts", "softmax", _SOFTMAX_LSE,
+        {"test_softmax": None, "test_softmax_stability": None}),
     "07 softmax overflowing": (
-        "07_darts", "softmax", _SOFTMAX_NAIVE, {"test_softmax": None, "test_softmax_stability": "maximum"}),
+        "07_darts", "softmax", _SOFTMAX_NAIVE,
+        {"test_softmax": None, "test_softmax_stability": "maximum"}),
     "07 derive_cell ranked by lexsort": (
-        "07_darts", "derive_cell", _DERIVE_LEXSORT, {"test_derive_cell": None, "test_derive_cell_edge_cases": None}),
+        "07_darts", "derive_cell", _DERIVE_LEXSORT,
+        {"test_derive_cell": None, "test_derive_cell_edge_cases": None}),
     "10 mutation in another draw order": (
         "10_once_for_all", "evolutionary_step", _MUTATE_REORDERED,
         {"test_mutate": None, "test_next_generation": None}),

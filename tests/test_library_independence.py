@@ -42,7 +42,8 @@ def random_genotype(n_nodes=4, primitives=PRIMITIVES, seed=0):
     rng = np.random.default_rng(seed)
 
     def cell():
-        picked = [ops[k] for k in rng.integers(len(ops), size=2 * n_nodes)][::-1]  # operations first
+        # operations first
+        picked = [ops[k] for k in rng.integers(len(ops), size=2 * n_nodes)][::-1]
         genes = []
         for node in range(n_nodes):
             inputs = sorted(rng.permutation(node + 2)[:2])
@@ -74,7 +75,7 @@ def _reordered_sample(self, seed=0):
 
 MnasSpace.sample = _reordered_sample
 ''',
-    "nas/ofa.py": '''
+    "nas/ofa_search.py": '''
 def mutate(space, arch, prob, rng):
     def rows(rs, vs):  # the rows from last to first, each gene's choice drawn before its coin
         out = []
@@ -93,7 +94,8 @@ def mutate(space, arch, prob, rng):
 
 
 def crossover(a, b, rng):
-    flat = lambda arch: [*arch.depths, *(g for r in arch.kernels for g in r), *(g for r in arch.expands for g in r)]
+    flat = lambda arch: [*arch.depths, *(g for r in arch.kernels for g in r),
+                         *(g for r in arch.expands for g in r)]
     take_b = rng.random(len(flat(a)))[::-1] >= 0.5  # one draw for all genes, reversed
     genes = iter([y if t else x for x, y, t in zip(flat(a), flat(b), take_b)])
     depths = tuple(next(genes) for _ in a.depths)
@@ -119,7 +121,7 @@ def _preamble(folder: Path) -> str:
 # Each call prints a value that the reordering changes: proof that the copy is really different.
 PROBES = """
 import json, numpy as np, torch
-from minnas.nas import darts, fbnet, mnasnet, ofa
+from minnas.nas import darts, fbnet, mnasnet, ofa, ofa_search
 space = ofa.OFASpace() if hasattr(ofa, "OFASpace") else None
 rng = np.random.default_rng(0)
 arch = space.sample(0)
@@ -127,8 +129,8 @@ out = {
     "darts": repr(darts.random_genotype(seed=3)),
     "fbnet": repr(fbnet.sample_architectures(np.zeros((4, len(fbnet.BLOCKS))), 5, seed=3)),
     "mnasnet": repr(mnasnet.MnasSpace().sample(3)),
-    "ofa_mutate": repr(ofa.mutate(space, arch, 0.5, np.random.default_rng(3))),
-    "ofa_crossover": repr(ofa.crossover(arch, space.sample(1), np.random.default_rng(3))),
+    "ofa_mutate": repr(ofa_search.mutate(space, arch, 0.5, np.random.default_rng(3))),
+    "ofa_crossover": repr(ofa_search.crossover(arch, space.sample(1), np.random.default_rng(3))),
 }
 print(json.dumps(out))
 """
@@ -142,7 +144,8 @@ def reordered_library(tmp_path_factory) -> Path:
     shutil.copytree(package, root / "minnas", ignore=shutil.ignore_patterns("__pycache__"))
     for relative, code in REORDERED.items():
         with (root / "minnas" / relative).open("a") as fh:
-            fh.write("\n\n# -- reordered for tests/test_library_independence.py --\n" + textwrap.dedent(code))
+            fh.write("\n\n# -- reordered for tests/test_library_independence.py --\n"
+                     + textwrap.dedent(code))
     return root
 
 
@@ -191,7 +194,8 @@ def test_grades_do_not_change_with_the_librarys_draw_order(reordered_library, le
         nb.cells.insert(0, nbformat.v4.new_code_cell(_preamble(reordered_library)))
         NotebookClient(nb, timeout=600, kernel_name="python3", allow_errors=True,
                        resources={"metadata": {"path": str(path.parent)}}).execute()
-        assert not any(o.output_type == "error" for o in nb.cells[0].outputs), "the copy was not imported"
+        assert not any(o.output_type == "error" for o in nb.cells[0].outputs), (
+            "the copy was not imported")
         assert _score(nb) == EXPECTED_SCORES[student][lesson], (
             f"{student}/{lesson}: {_score(nb)} with the reordered library, "
             f"{EXPECTED_SCORES[student][lesson]} with the real one")

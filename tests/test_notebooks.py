@@ -1,4 +1,5 @@
-"""The lesson notebooks: nbgrader metadata, a clean release, and lessons/ in step with solutions/."""
+"""The lesson notebooks: nbgrader metadata, a clean release, and lessons/ in
+step with solutions/."""
 
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ import nbformat
 import pytest
 
 from grader.course import LESSONS, lesson_names, stale_lessons
-from lesson_facts import (PREDEFINED, RAISES, SOLUTION_REGION, source_notebook, answer_cells, cpu_budget, defined_names,
-                          graded_code_cells, loaded_names, python_of, reference_lines, solution_cells, stored_names,
-                          student_free_cells, tags)
+from lesson_facts import (PREDEFINED, RAISES, SOLUTION_REGION, source_notebook, answer_cells,
+                          cpu_budget, defined_names, graded_code_cells, loaded_names, python_of,
+                          reference_lines, solution_cells, stored_names, student_free_cells, tags)
 
 LESSON_NAMES = lesson_names()
 READABLE_ID = re.compile(r"^[a-z][a-z0-9_]{2,63}$")
@@ -38,31 +39,39 @@ def test_grade_ids_are_unique_readable_and_schema_3(name):
     assert len(ids) == len(set(ids)), f"duplicate grade_ids in {name}: {ids}"
     for cell in cells:
         meta = cell.metadata.nbgrader
-        assert READABLE_ID.match(meta.grade_id), f"{name}: grade_id {meta.grade_id!r} is not readable snake case"
-        assert meta.schema_version == 3, f"{name}/{meta.grade_id}: schema_version {meta.schema_version}"
+        assert READABLE_ID.match(meta.grade_id), (
+            f"{name}: grade_id {meta.grade_id!r} is not readable snake case")
+        assert meta.schema_version == 3, (
+            f"{name}/{meta.grade_id}: schema_version {meta.schema_version}")
         assert cell.id == meta.grade_id, f"{name}: cell id {cell.id!r} should equal its grade_id"
 
 
 @pytest.mark.parametrize("name", LESSON_NAMES)
 def test_graded_code_cells_are_locked_tests_with_points(name):
     graded = graded_code_cells(source_notebook(name))
-    assert len(graded) >= 3, f"{name} has {len(graded)} graded test cells; a lesson needs at least 3"
+    assert len(graded) >= 3, (
+        f"{name} has {len(graded)} graded test cells; a lesson needs at least 3")
     for cell in graded:
         meta = cell.metadata.nbgrader
-        assert meta.points > 0 and meta.locked and not meta.solution, f"{name}/{meta.grade_id}: {dict(meta)}"
-        assert meta.grade_id.startswith("test_"), f"{name}/{meta.grade_id}: test cell ids start with test_"
-    assert sum("### BEGIN HIDDEN TESTS" in c.source for c in graded) >= 1, f"{name} has no hidden tests"
+        assert meta.points > 0 and meta.locked and not meta.solution, (
+            f"{name}/{meta.grade_id}: {dict(meta)}")
+        assert meta.grade_id.startswith("test_"), (
+            f"{name}/{meta.grade_id}: test cell ids start with test_")
+    assert sum("### BEGIN HIDDEN TESTS" in c.source for c in graded) >= 1, (
+        f"{name} has no hidden tests")
 
 
 @pytest.mark.parametrize("name", LESSON_NAMES)
 def test_reflection_is_graded_by_hand_with_a_rubric(name):
     answers = answer_cells(source_notebook(name))
-    assert len(answers) >= 2, f"{name} has {len(answers)} manually graded answer cells; a lesson needs at least 2"
+    assert len(answers) >= 2, (
+        f"{name} has {len(answers)} manually graded answer cells; a lesson needs at least 2")
     for cell in answers:
         meta = cell.metadata.nbgrader
         where = f"{name}/{meta.grade_id}"
         assert meta.solution and not meta.locked and meta.points > 0, f"{where}: {dict(meta)}"
-        assert meta.grade_id.startswith("reflection_"), f"{where}: answer cell ids start with reflection_"
+        assert meta.grade_id.startswith("reflection_"), (
+            f"{where}: answer cell ids start with reflection_")
         model = "\n".join(SOLUTION_REGION.findall(cell.source))
         assert "Rubric" in model and "Model answer" in model, (
             f"{where}: the hidden part of an answer cell holds a model answer and a rubric")
@@ -74,17 +83,20 @@ def test_every_assert_in_a_test_cell_says_what_went_wrong(name):
     for cell in graded_code_cells(source_notebook(name)):
         silent += [f"{cell.id}:{node.lineno}" for node in ast.walk(python_of(cell))
                    if isinstance(node, ast.Assert) and node.msg is None]
-    assert not silent, f"{name}: asserts without a message (the student would see only AssertionError): {silent}"
+    assert not silent, (
+        f"{name}: asserts without a message (the student would see only AssertionError): {silent}")
 
 
 @pytest.mark.parametrize("name", LESSON_NAMES[3:])
 def test_lessons_from_04_set_one_exercise_of_graduate_size(name):
-    """One exercise of at least 30 lines of reference solution, graded by a test cell with hidden tests."""
+    """One exercise of at least 30 lines of reference solution, graded by a test cell
+    with hidden tests."""
     nb = source_notebook(name)
     big = [c for c in solution_cells(nb) if reference_lines(c) >= 30]
     assert big, f"{name}: no exercise with >= 30 lines of reference solution " \
                 f"(largest: {max(reference_lines(c) for c in solution_cells(nb))})"
-    hidden_tests = "\n".join(c.source for c in graded_code_cells(nb) if "### BEGIN HIDDEN TESTS" in c.source)
+    hidden_tests = "\n".join(c.source for c in graded_code_cells(nb)
+                             if "### BEGIN HIDDEN TESTS" in c.source)
     for cell in big:
         names = defined_names(cell)
         assert any(re.search(rf"\b{n}\(", hidden_tests) for n in names), (
@@ -94,20 +106,23 @@ def test_lessons_from_04_set_one_exercise_of_graduate_size(name):
 @pytest.mark.parametrize("name", LESSON_NAMES)
 def test_each_lesson_states_its_cpu_budget(name):
     top_to_bottom, when_graded = cpu_budget(name)
-    assert 0 < when_graded <= top_to_bottom <= 90, f"{name}: budget {top_to_bottom}/{when_graded} CPU-s"
+    assert 0 < when_graded <= top_to_bottom <= 90, (
+        f"{name}: budget {top_to_bottom}/{when_graded} CPU-s")
 
 
 @pytest.mark.parametrize("name", [n for n in LESSON_NAMES if n[:2] in ("07", "08", "09", "10")])
 def test_nas_lessons_grade_against_oracles_not_the_library(name):
     """A refactor of minnas must not change a grade: test cells never import or call it."""
     for cell in graded_code_cells(source_notebook(name)):
-        assert "minnas" not in cell.source, f"{name}/{cell.id} uses minnas; compute the oracle in the cell"
+        assert "minnas" not in cell.source, (
+            f"{name}/{cell.id} uses minnas; compute the oracle in the cell")
 
 
 @pytest.mark.parametrize("name", LESSON_NAMES)
 def test_first_code_cell_is_the_locked_setup(name):
     first = next(c for c in source_notebook(name).cells if c.cell_type == "code")
-    assert first.metadata.get("nbgrader", {}).get("locked"), f"{name}: the first code cell must be locked"
+    assert first.metadata.get("nbgrader", {}).get("locked"), (
+        f"{name}: the first code cell must be locked")
     assert 'warnings.filterwarnings("ignore")' in first.source
     assert "np.random.seed(" in first.source
 
@@ -116,7 +131,8 @@ def test_first_code_cell_is_the_locked_setup(name):
 def test_source_notebooks_are_committed_without_outputs(name):
     for cell in source_notebook(name).cells:
         if cell.cell_type == "code":
-            assert not cell.outputs and cell.execution_count is None, f"{name}/{cell.id} has outputs"
+            assert not cell.outputs and cell.execution_count is None, (
+                f"{name}/{cell.id} has outputs")
 
 
 @pytest.mark.parametrize("name", LESSON_NAMES)
@@ -127,7 +143,8 @@ def test_release_holds_no_solution_hidden_tests_or_outputs(name):
     nb = release_notebook(name)
     for cell in nb.cells:
         if cell.cell_type == "code":
-            assert not cell.outputs and cell.execution_count is None, f"lessons/{name}/{cell.id} has outputs"
+            assert not cell.outputs and cell.execution_count is None, (
+                f"lessons/{name}/{cell.id} has outputs")
     solution_ids = {c.id for c in nbgrader_cells(nb) if c.metadata.nbgrader.solution}
     assert solution_ids, f"lessons/{name} has no exercise cells"
     for cell in nb.cells:
@@ -147,7 +164,8 @@ def test_solution_code_of_the_source_is_absent_from_the_release(name):
                 line = line.strip()
                 # Short lines ("return x", "else:") may well appear in the task text.
                 if len(line) > 30 and not line.startswith("#"):
-                    assert line not in release_sources, f"lessons/{name} leaks solution line {line!r}"
+                    assert line not in release_sources, (
+                        f"lessons/{name} leaks solution line {line!r}")
 
 
 @pytest.mark.parametrize("name", LESSON_NAMES)
@@ -168,15 +186,16 @@ def test_run_all_of_a_fresh_release_raises_only_in_test_cells(name):
     for cell in solution_cells(nb):
         raising = [node.lineno for node in python_of(cell).body if isinstance(node, ast.Raise)]
         assert not raising or RAISES in tags(cell), (
-            f"lessons/{name}/{cell.id} raises at its top level (line {raising}); put the stub inside a "
-            f"function, or tag the cell {RAISES!r}")
+            f"lessons/{name}/{cell.id} raises at its top level (line {raising}); put the stub "
+            f"inside a function, or tag the cell {RAISES!r}")
     known = set(PREDEFINED)
     for cell in student_free_cells(nb):
         own = stored_names(cell)
         foreign = loaded_names(cell) - known - own
         assert not foreign or RAISES in tags(cell), (
-            f"lessons/{name}/{cell.id} reads {sorted(foreign)}, which only an exercise or a test cell defines: "
-            f"on a fresh release Run All would stop there. Use the library's version, or tag the cell {RAISES!r}")
+            f"lessons/{name}/{cell.id} reads {sorted(foreign)}, which only an exercise or a test "
+            "cell defines: on a fresh release Run All would stop there. Use the library's "
+            f"version, or tag the cell {RAISES!r}")
         known |= own
 
 
@@ -198,15 +217,21 @@ def test_every_cell_of_the_solution_runs_without_an_error(name, tmp_path):
     from nbclient import NotebookClient
 
     from grader.execute import GRADING_KERNEL_ARGS
+    from grader.sandbox import THREAD_VARIABLES
 
     nb = source_notebook(name)
-    env = {**os.environ, "NBGRADER_EXECUTION": "autograde", "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
-    client = NotebookClient(nb, timeout=300, allow_errors=True, resources={"metadata": {"path": str(tmp_path)}},
+    # The environment of a grading kernel (grader.execute, grader.sandbox): single-threaded BLAS.
+    env = {**os.environ, "NBGRADER_EXECUTION": "autograde", "PYTHONWARNINGS": "ignore",
+           **dict.fromkeys(THREAD_VARIABLES, "1")}
+    client = NotebookClient(nb, timeout=300, allow_errors=True,
+                            resources={"metadata": {"path": str(tmp_path)}},
                             extra_arguments=GRADING_KERNEL_ARGS)
     with client.setup_kernel(env=env):
         for index, cell in enumerate(nb.cells):
             if cell.cell_type == "code":
                 client.execute_cell(cell, index)
-    errors = [(cell.metadata.get("nbgrader", {}).get("grade_id") or cell.id, out.ename, out.evalue[:200])
-              for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs if out.output_type == "error"]
+    errors = [(cell.metadata.get("nbgrader", {}).get("grade_id") or cell.id, out.ename,
+               out.evalue[:200])
+              for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs
+              if out.output_type == "error"]
     assert errors == [], f"{name}: cells that raised: {errors}"

@@ -13,27 +13,27 @@ import torch
 from minnas.data import Splits
 from minnas.nas.latency import LatencyTable
 from minnas.nas.ofa import (
-    CONSTRAINTS,
     PHASES,
-    AccuracyPredictor,
     Arch,
     OFANetwork,
     OFASpace,
-    crossover,
-    evolutionary_search,
     extract_subnet,
-    flops,
-    load_checkpoint,
-    mutate,
     phase_choices,
-    predict_latency,
-    random_search,
     recalibrate_bn,
-    save_checkpoint,
-    sha256,
     train_supernet,
 )
+from minnas.nas.ofa_search import (
+    CONSTRAINTS,
+    AccuracyPredictor,
+    crossover,
+    evolutionary_search,
+    flops,
+    mutate,
+    predict_latency,
+    random_search,
+)
 from minnas.nas.ops import MBConv, count_flops
+from minnas.nas.pretrained import load_checkpoint, save_checkpoint, sha256
 
 torch.set_num_threads(1)
 
@@ -57,9 +57,9 @@ def scrambled(space: OFASpace, seed: int = 0) -> OFANetwork:
 def made_up_table(space: OFASpace) -> LatencyTable:
     """Latency grows with kernel * expansion; no measurement."""
     names = [f"k{k}_e{e}" for k in space.kernels for e in space.expands]
-    entries = {str(l): {n: float(int(n[1]) * int(n[-1])) for n in names}
-               for l in range(space.n_units * space.max_depth)}
-    spread = {l: {n: 0.0 for n in row} for l, row in entries.items()}
+    entries = {str(layer): {n: float(int(n[1]) * int(n[-1])) for n in names}
+               for layer in range(space.n_units * space.max_depth)}
+    spread = {layer: {n: 0.0 for n in row} for layer, row in entries.items()}
     return LatencyTable(entries, spread, overhead_us=10.0)
 
 

@@ -9,7 +9,8 @@ import pytest
 
 from minnas.data import load_mnist1d
 from minnas.nas import pretrained
-from minnas.nas.ofa import OFANetwork, OFASpace, sha256, subnet_accuracy
+from minnas.nas.ofa import OFANetwork, OFASpace, subnet_accuracy
+from minnas.nas.pretrained import sha256
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,6 @@
 """What grader.report writes stays the grader's own when students choose hostile folder names,
-cell ids and code: no markdown structure in report.md, no terminal escapes, no spreadsheet formulas."""
+cell ids and code: no markdown structure in report.md, no terminal escapes,
+no spreadsheet formulas."""
 
 from __future__ import annotations
 
@@ -45,14 +46,17 @@ def _results(workdir: Path, texts: list[str]) -> ClassResults:
                            workdir=workdir)
     for i, student in enumerate(students):
         for j, lesson in enumerate(LESSONS):
-            grade = results.grades[student, lesson] = Grade(student, lesson, score=float(i % 11), max_score=10.0)
+            grade = results.grades[student, lesson] = Grade(student, lesson, score=float(i % 11),
+                                                            max_score=10.0)
             if student in HONEST:
                 continue
-            grade.flags = [Flag(SUSPICIOUS, text(i + j), text(i + j + 1)), Flag(NOTE, "", text(i + j + 2))]
+            grade.flags = [Flag(SUSPICIOUS, text(i + j), text(i + j + 1)),
+                           Flag(NOTE, "", text(i + j + 2))]
             if j == 1:  # one failed lesson per hostile student
                 grade.status, grade.score, grade.detail = "failed", 0.0, text(i)
                 grade.flags.append(Flag(FAILED, "", text(i)))
-            results.cell_scores[student, lesson] = {"ex1": (grade.score / 2, 5.0), text(j): (grade.score / 2, 5.0)}
+            results.cell_scores[student, lesson] = {"ex1": (grade.score / 2, 5.0),
+                                                    text(j): (grade.score / 2, 5.0)}
     results.grades[HONEST[0], LESSONS[0]].flags = [Flag(TAMPERED, "ada.lovelace", "Zoë Ångström")]
     return results
 
@@ -67,7 +71,8 @@ def hostile(tmp_path) -> ClassResults:
 
 @pytest.fixture
 def benign(tmp_path) -> ClassResults:
-    """The same class with each hostile string replaced by a plain one: the report's shape to expect."""
+    """The same class with each hostile string replaced by a plain one: the report's
+    shape to expect."""
     (tmp_path / "benign").mkdir()
     results = _results(tmp_path / "benign", [f"student{i:02d}" for i in range(len(HOSTILE))])
     report.write_all(results)
@@ -87,7 +92,8 @@ def _outside_fences(lines: list[str]) -> list[str]:
 
 def _is_control(c: str) -> bool:
     """C0/C1 controls, line and paragraph separators, a right-to-left override, a lone surrogate."""
-    return ord(c) < 32 or 0x7F <= ord(c) <= 0x9F or c in "\u2028\u2029\u202e" or 0xD800 <= ord(c) <= 0xDFFF
+    return (ord(c) < 32 or 0x7F <= ord(c) <= 0x9F or c in "\u2028\u2029\u202e"
+            or 0xD800 <= ord(c) <= 0xDFFF)
 
 
 def _rows(path: Path) -> list[list[str]]:
@@ -99,24 +105,29 @@ def test_report_md_keeps_the_graders_structure(hostile, benign):
     lines = (hostile.workdir / "report.md").read_text(encoding="utf-8").splitlines()
     expected = (benign.workdir / "report.md").read_text(encoding="utf-8").splitlines()
     assert len(lines) == len(expected), "hostile strings changed the number of lines in report.md"
-    assert sum(line == "```" for line in lines) == 4, "a student string opened or closed a code fence"
-    assert _outside_fences(lines) == _outside_fences(expected), "a student string reached outside the fences"
+    assert sum(line == "```" for line in lines) == 4, (
+        "a student string opened or closed a code fence")
+    assert _outside_fences(lines) == _outside_fences(expected), (
+        "a student string reached outside the fences")
     assert lines[4] == f"Needs attention: {len(hostile.attention())} submission(s).", lines[:5]
     assert "Nothing needs attention." not in lines, "a student wrote the grader's all-clear line"
     assert not any(line.lstrip().startswith(("```", "~~~")) for line in lines if line != "```"), \
         "a line inside the report could be read as a fence"
     inside = [line for line in lines if line not in _outside_fences(lines) and line != "```"]
-    assert not any("`" in line for line in inside), "a backtick from a student survived in a fenced block"
+    assert not any("`" in line for line in inside), (
+        "a backtick from a student survived in a fenced block")
 
 
 def test_report_md_has_no_student_links_or_images(hostile):
     text = (hostile.workdir / "report.md").read_text(encoding="utf-8")
     for line in _outside_fences(text.splitlines()):
         if "![" in line or "](" in line:
-            assert line == "![totals](grades_histogram.png)", f"student markdown outside the fences: {line!r}"
+            assert line == "![totals](grades_histogram.png)", (
+                f"student markdown outside the fences: {line!r}")
     mistune = pytest.importorskip("mistune")
     tokens = mistune.create_markdown(renderer=None)(text)
-    assert [t["type"] for t in tokens].count("block_code") == 2, "the fenced blocks were split or merged"
+    assert [t["type"] for t in tokens].count("block_code") == 2, (
+        "the fenced blocks were split or merged")
 
     def walk(nodes):
         for node in nodes:
@@ -129,7 +140,8 @@ def test_report_md_has_no_student_links_or_images(hostile):
 
 def test_no_control_characters_reach_the_report_or_the_terminal(hostile):
     outputs = {"report.md": (hostile.workdir / "report.md").read_text(encoding="utf-8"),
-               "score_table": report.score_table(hostile), "summary_table": report.summary_table(hostile)}
+               "score_table": report.score_table(hostile),
+               "summary_table": report.summary_table(hostile)}
     for name, text in outputs.items():
         assert ESC not in text, f"an escape sequence reached {name}"
         bad = {c for c in text if c != "\n" and _is_control(c)}
@@ -137,9 +149,11 @@ def test_no_control_characters_reach_the_report_or_the_terminal(hostile):
 
 
 def test_score_table_has_one_line_per_row(hostile, benign):
-    lines, expected = report.score_table(hostile).splitlines(), report.score_table(benign).splitlines()
+    lines, expected = (report.score_table(hostile).splitlines(),
+                       report.score_table(benign).splitlines())
     assert len(lines) == len(expected), "a student string added lines to the score table"
-    summary, expected = report.summary_table(hostile).splitlines(), report.summary_table(benign).splitlines()
+    summary, expected = (report.summary_table(hostile).splitlines(),
+                         report.summary_table(benign).splitlines())
     assert len(summary) == len(expected), "a student string added lines to the summary table"
 
 
@@ -149,7 +163,8 @@ def test_csvs_start_no_field_with_a_formula(hostile):
         assert len(rows) > 1, f"{name} has no rows"
         for row in rows:
             for field in row:
-                assert not field.startswith(("=", "+", "-", "@", "\t", "\r")), f"{name}: formula in {field!r}"
+                assert not field.startswith(("=", "+", "-", "@", "\t", "\r")), (
+                    f"{name}: formula in {field!r}")
                 assert not field.lstrip().startswith(("=", "+", "-", "@")), \
                     f"{name}: formula after spaces in {field!r}"
                 assert not any(map(_is_control, field)), f"{name}: control character in {field!r}"
@@ -158,16 +173,20 @@ def test_csvs_start_no_field_with_a_formula(hostile):
 def test_csv_headers_and_numbers_are_unchanged(hostile):
     grades, flags = _rows(hostile.workdir / "grades.csv"), _rows(hostile.workdir / "integrity.csv")
     assert grades[0] == ["student", "lesson", "score", "max_score", "status", "detail", "flags",
-                         "manual_pending", "kernel_cpu_s", "late_penalty", "submitted_at"], grades[0]
+                         "manual_pending", "kernel_cpu_s", "late_penalty",
+                         "submitted_at"], grades[0]
     assert flags[0] == ["student", "lesson", "kind", "cell", "message", "needs_attention"], flags[0]
-    assert len(grades) == 1 + len(hostile.grades), "a student string added or removed rows in grades.csv"
+    assert len(grades) == 1 + len(hostile.grades), (
+        "a student string added or removed rows in grades.csv")
     max_score = {g.max_score for g in hostile.grades.values()}
-    assert len(max_score) == 1 and all(float(r[2]) >= 0 and float(r[3]) in max_score for r in grades[1:]), \
-        "score columns changed"
-    assert all(float(r[7]) >= 0 and float(r[8]) >= 0 for r in grades[1:]), "pending and CPU columns changed"
+    assert len(max_score) == 1 and all(float(r[2]) >= 0 and float(r[3]) in max_score
+                                       for r in grades[1:]), "score columns changed"
+    assert all(float(r[7]) >= 0 and float(r[8]) >= 0 for r in grades[1:]), (
+        "pending and CPU columns changed")
     assert {r[5] for r in flags[1:]} == {"True", "False"}, "needs_attention column changed"
     hyperlink = next(r for r in grades[1:] if "HYPERLINK" in r[0])
-    assert hyperlink[0] == "'" + HOSTILE[1], f"a formula keeps its text behind the quote: {hyperlink[0]!r}"
+    assert hyperlink[0] == "'" + HOSTILE[1], (
+        f"a formula keeps its text behind the quote: {hyperlink[0]!r}")
 
 
 def test_honest_names_come_through_unchanged(hostile):
@@ -176,11 +195,12 @@ def test_honest_names_come_through_unchanged(hostile):
     grades = _rows(hostile.workdir / "grades.csv")
     flags = _rows(hostile.workdir / "integrity.csv")
     for name in HONEST:
-        assert any(line.startswith(name + " ") for line in table.splitlines()), f"{name} lost in the score table"
+        assert any(line.startswith(name + " ") for line in table.splitlines()), (
+            f"{name} lost in the score table")
         assert name in text, f"{name} lost in report.md"
         assert [name, LESSONS[0]] in [r[:2] for r in grades], f"{name} changed in grades.csv"
-    assert ["Zoë Ångström", LESSONS[0], TAMPERED, "ada.lovelace", "Zoë Ångström", "True"] in flags, \
-        "an honest flag changed in integrity.csv"
+    assert ["Zoë Ångström", LESSONS[0], TAMPERED, "ada.lovelace", "Zoë Ångström",
+            "True"] in flags, "an honest flag changed in integrity.csv"
 
 
 def test_score_table_stays_aligned_with_wide_and_hostile_names(hostile):
@@ -190,5 +210,6 @@ def test_score_table_stays_aligned_with_wide_and_hostile_names(hostile):
     start = report._width(rows[0][:rows[0].index("integrity")])
     for student, row in zip(hostile.students, rows[2:]):
         summary = report.integrity_summary([hostile.grades[student, lesson] for lesson in LESSONS])
-        assert row.endswith(summary), f"row of {student!r} does not end in its integrity column: {row!r}"
+        assert row.endswith(summary), (
+            f"row of {student!r} does not end in its integrity column: {row!r}")
         assert report._width(row[:-len(summary)]) == start, f"row of {student!r} misaligned: {rows}"

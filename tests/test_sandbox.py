@@ -18,7 +18,8 @@ from grader import sandbox
 from grader.execute import Limits
 
 LEVEL, CGROUPS, WHY = sandbox.detect()
-needs_bubblewrap = pytest.mark.skipif(LEVEL != sandbox.BUBBLEWRAP, reason=f"no bubblewrap here: {WHY}")
+needs_bubblewrap = pytest.mark.skipif(LEVEL != sandbox.BUBBLEWRAP,
+                                      reason=f"no bubblewrap here: {WHY}")
 needs_cgroups = pytest.mark.skipif(not CGROUPS, reason=f"no writable cgroup here: {WHY}")
 LEVELS = [sandbox.NONE, pytest.param(sandbox.BUBBLEWRAP, marks=needs_bubblewrap)]
 
@@ -27,9 +28,10 @@ def run(code: str, level: str, memory: int = 2**31, **kw) -> subprocess.Complete
     """Run ``code`` as the kernel would be run; its stdout comes back through a file in ``scratch``
     (the launcher sends the kernel's own stdout and stderr to /dev/null)."""
     out = kw["ipc_dir"] / "out.txt"
-    wrapped = f"import sys\nsys.stdout = sys.stderr = open({str(out)!r}, 'w', buffering=1)\n" + textwrap.dedent(code)
-    cmd = sandbox.kernel_command([sys.executable, "-c", wrapped], memory_bytes=memory, cpu_seconds=20,
-                                 level=level, **kw)
+    wrapped = (f"import sys\nsys.stdout = sys.stderr = open({str(out)!r}, 'w', buffering=1)\n"
+               + textwrap.dedent(code))
+    cmd = sandbox.kernel_command([sys.executable, "-c", wrapped], memory_bytes=memory,
+                                 cpu_seconds=20, level=level, **kw)
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     result.stdout = out.read_text() if out.exists() else ""
     return result
@@ -37,7 +39,8 @@ def run(code: str, level: str, memory: int = 2**31, **kw) -> subprocess.Complete
 
 @pytest.fixture
 def layout(tmp_path):
-    """A submission folder, a secret folder (the solutions) and a folder for the kernel's sockets."""
+    """A submission folder, a secret folder (the solutions) and a folder for
+    the kernel's sockets."""
     submission = tmp_path / "submissions" / "ada" / "01"
     submission.mkdir(parents=True)
     (submission / "data.txt").write_text("mine")
@@ -81,8 +84,8 @@ def test_the_memory_limit_turns_a_huge_allocation_into_memory_error(layout, leve
 @pytest.mark.parametrize("level", LEVELS)
 def test_the_environment_is_an_allow_list(layout, level, monkeypatch):
     monkeypatch.setenv("MINNAS_SECRET_TOKEN", "hunter2")
-    result = run("import os\nprint(sorted(os.environ))", level, scratch=layout["tmp"] / "s", copy_from=None,
-                 ipc_dir=layout["ipc"])
+    result = run("import os\nprint(sorted(os.environ))", level, scratch=layout["tmp"] / "s",
+                 copy_from=None, ipc_dir=layout["ipc"])
     assert "MINNAS_SECRET_TOKEN" not in result.stdout and "HOME" in result.stdout, result.stdout
 
 
@@ -91,7 +94,8 @@ def test_the_kernel_sees_only_the_allow_list(layout):
     result = run(f"""
         import os, minnas, numpy
         print(sorted(os.listdir({str(layout["tmp"])!r})))
-        print(os.path.exists({str(layout["secret"] / "answer.txt")!r}), os.path.exists({str(Path.home())!r} + "/.bashrc"))
+        print(os.path.exists({str(layout["secret"] / "answer.txt")!r}),
+              os.path.exists({str(Path.home())!r} + "/.bashrc"))
         print(os.path.exists({str(Path(sandbox.__file__).parents[1] / "solutions")!r}))
         try:
             open(os.path.join(os.path.dirname(minnas.__file__), "x.py"), "w")
@@ -148,7 +152,8 @@ def test_tmp_is_private_and_size_limited(layout):
             open("/dev/shm/big", "wb").write(b"x" * (2**30 + 2**20))
         except OSError as exc:
             print(type(exc).__name__)
-    """, sandbox.BUBBLEWRAP, memory=2**31, scratch=layout["tmp"] / "s", copy_from=None, ipc_dir=layout["ipc"])
+    """, sandbox.BUBBLEWRAP, memory=2**31, scratch=layout["tmp"] / "s", copy_from=None,
+                 ipc_dir=layout["ipc"])
     assert result.stdout.strip() == "OSError", result.stdout
     assert not Path(f"/tmp/{name}").exists(), "the kernel's /tmp is its own"
 
@@ -163,7 +168,8 @@ def test_no_host_or_unix_socket_is_reachable_in_bubblewrap(layout, level, tmp_pa
         port = server.getsockname()[1]
         result = run(f"""
             import socket
-            for family, address in ((socket.AF_INET, ("127.0.0.1", {port})), (socket.AF_UNIX, {str(path)!r})):
+            for family, address in ((socket.AF_INET, ("127.0.0.1", {port})),
+                                    (socket.AF_UNIX, {str(path)!r})):
                 try:
                     s = socket.socket(family)
                     s.settimeout(5)
@@ -213,11 +219,13 @@ def test_limits_must_be_positive():
 
 def test_tree_cpu_seconds_counts_a_process_and_its_descendants():
     """The oracle: what each process of the tree says it used (its own getrusage)."""
-    burn = "import resource, time\nt = time.process_time()\nwhile time.process_time() - t < 0.4: pass\n"
-    report = "u = resource.getrusage(resource.RUSAGE_SELF)\nprint(u.ru_utime + u.ru_stime, flush=True)\n"
+    burn = ("import resource, time\nt = time.process_time()\n"
+            "while time.process_time() - t < 0.4: pass\n")
+    report = ("u = resource.getrusage(resource.RUSAGE_SELF)\n"
+              "print(u.ru_utime + u.ru_stime, flush=True)\n")
     grandchild = burn + report + "time.sleep(30)\n"
-    child = (f"import subprocess, sys\ng = subprocess.Popen([sys.executable, '-c', {grandchild!r}], "
-             "stdout=subprocess.PIPE, text=True)\n" + burn + report
+    child = ("import subprocess, sys\ng = subprocess.Popen([sys.executable, '-c', "
+             f"{grandchild!r}], stdout=subprocess.PIPE, text=True)\n" + burn + report
              + "print(g.stdout.readline().strip(), flush=True)\ntime.sleep(30)\n")
     proc = subprocess.Popen([sys.executable, "-c", child], stdout=subprocess.PIPE, text=True)
     try:
@@ -228,5 +236,6 @@ def test_tree_cpu_seconds_counts_a_process_and_its_descendants():
         proc.wait()
     # Both are still running: /proc lags getrusage by at most a clock tick per process, and the
     # interpreters' start-up before the reports is counted too.
-    assert own + descendant - 0.05 <= measured <= own + descendant + 1.0, (own, descendant, measured)
+    assert own + descendant - 0.05 <= measured <= own + descendant + 1.0, (own, descendant,
+                                                                           measured)
     assert sandbox.tree_cpu_seconds(proc.pid) == 0.0  # gone: nothing to count

@@ -132,7 +132,8 @@ def test_successive_halving_argument_errors():
     space = Space({"x": Real(0.0, 1.0)})
     f = lambda p, b: p["x"]  # noqa: E731
     for kwargs, match in [({"n": 0}, "n must be"), ({"eta": 1}, "eta must be"),
-                          ({"min_budget": 0}, "min_budget"), ({"min_budget": 5, "max_budget": 4}, "min_budget")]:
+                          ({"min_budget": 0}, "min_budget"),
+                          ({"min_budget": 5, "max_budget": 4}, "min_budget")]:
         args = {"n": 9, "min_budget": 1, "max_budget": 9, "eta": 3} | kwargs
         with pytest.raises(ValueError, match=match):
             successive_halving(f, space, **args)

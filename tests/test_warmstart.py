@@ -115,7 +115,8 @@ def test_infer_task_is_bayesian_linear_regression_on_the_config_features():
     mean, std = pmf.infer_task(observed)
     Phi, (theta0, S0), sigma2 = pmf.features(), pmf.prior(), pmf.noise_
     y = (Y[0, idx] - pmf.offset_) / pmf.scale_  # the units of a typical task
-    # weight space (Bishop 3.50-3.51): min |y - Phi theta|^2 / sigma2 + (theta - theta0)' S0^-1 (...)
+    # weight space (Bishop 3.50-3.51):
+    # min |y - Phi theta|^2 / sigma2 + (theta - theta0)' S0^-1 (...)
     R = np.linalg.cholesky(np.linalg.inv(S0)).T  # R'R = S0^-1
     A = np.vstack([Phi[idx] / np.sqrt(sigma2), R])
     b = np.concatenate([y / np.sqrt(sigma2), R @ theta0])
