@@ -32,21 +32,21 @@ import os
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
-import argparse  # noqa: E402
-import datetime  # noqa: E402
-import logging  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-import warnings  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import datetime
+import logging
+import sys
+import time
+import warnings
+from pathlib import Path
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from _report import machine, quartiles, versions, write_section  # noqa: E402
-from minnas.hpo import testfunctions  # noqa: E402
-from minnas.hpo.bayesopt import minimize  # noqa: E402
-from minnas.hpo.search import random_search  # noqa: E402
-from minnas.hpo.space import Categorical, Integer, Real  # noqa: E402
+from _report import machine, quartiles, versions, write_section
+from minnas.hpo import testfunctions
+from minnas.hpo.bayesopt import minimize
+from minnas.hpo.search import random_search
+from minnas.hpo.space import Categorical, Integer, Real
 
 PROBLEMS = {"branin": testfunctions.branin, "hartmann6": testfunctions.hartmann6,
             "svm_digits": testfunctions.svm_digits}

@@ -59,23 +59,23 @@ import os
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
-import argparse  # noqa: E402
-import datetime  # noqa: E402
-import shlex  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import datetime
+import shlex
+import sys
+import time
+from pathlib import Path
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from scipy import stats  # noqa: E402
+import numpy as np
+import torch
+from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import machine, quartiles, settings, versions, write_section  # noqa: E402
+from _report import machine, quartiles, settings, versions, write_section
 
-from minnas.data import Splits, load_digits  # noqa: E402
-from minnas.nas import fbnet, latency, mnasnet  # noqa: E402
-from minnas.train import evaluate, fit  # noqa: E402
+from minnas.data import Splits, load_digits
+from minnas.nas import fbnet, latency, mnasnet
+from minnas.train import evaluate, fit
 
 SECTION = "## Hardware-aware NAS: latency tables, FBNet, MnasNet"
 TARGETS = {"tight": 0.4, "medium": 0.6, "loose": 0.9}  # fraction of the way from lo to hi

@@ -40,19 +40,19 @@ import os
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
-import argparse  # noqa: E402
-import datetime  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-import warnings  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import datetime
+import sys
+import time
+import warnings
+from pathlib import Path
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from _report import machine, quartiles, versions, write_section  # noqa: E402
-from minnas.hpo.bayesopt import BayesianOptimizer  # noqa: E402
-from minnas.hpo.metadataset import MetaDataset, load_metadataset  # noqa: E402
-from minnas.hpo.warmstart import (PMF, PMFOptimizer, best_on_average,  # noqa: E402
+from _report import machine, quartiles, versions, write_section
+from minnas.hpo.bayesopt import BayesianOptimizer
+from minnas.hpo.metadataset import MetaDataset, load_metadataset
+from minnas.hpo.warmstart import (PMF, PMFOptimizer, best_on_average,
                                   knn_warm_start)
 
 METHODS = ["random", "cold-bo", "best-avg", "knn-bo", "pmf-ei"]

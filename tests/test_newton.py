@@ -11,9 +11,9 @@ from minnas.foundations.newton import (NewtonResult, backtracking, convergence_o
 
 def pseudo_huber():
     """f(x) = sqrt(1 + x^2): convex, minimum at 0; pure Newton maps x to -x^3."""
-    f = lambda x: np.sqrt(1.0 + x**2)  # noqa: E731
-    df = lambda x: x / np.sqrt(1.0 + x**2)  # noqa: E731
-    d2f = lambda x: (1.0 + x**2) ** -1.5  # noqa: E731
+    f = lambda x: np.sqrt(1.0 + x**2)
+    df = lambda x: x / np.sqrt(1.0 + x**2)
+    d2f = lambda x: (1.0 + x**2) ** -1.5
     return f, df, d2f
 
 
@@ -75,9 +75,9 @@ def test_quadratic_is_solved_in_one_step():
     M = rng.normal(size=(6, 6))
     A = M @ M.T + 6 * np.eye(6)
     b = rng.normal(size=6)
-    f = lambda x: 0.5 * x @ A @ x - b @ x  # noqa: E731
-    grad = lambda x: A @ x - b  # noqa: E731
-    hess = lambda x: A  # noqa: E731
+    f = lambda x: 0.5 * x @ A @ x - b @ x
+    grad = lambda x: A @ x - b
+    hess = lambda x: A
     x0 = rng.normal(size=6)
     for line_search in (True, False):
         res = newton_minimize(f, grad, hess, x0, tol=1e-9, line_search=line_search)
@@ -114,9 +114,9 @@ def test_damped_newton_does_not_stall_when_the_minimum_value_is_not_zero():
     rng = np.random.default_rng(0)
     A = rng.normal(size=(20, 2))
     b = A @ np.array([1.0, -0.5]) + 0.3 * rng.normal(size=20)
-    f = lambda w: float(np.sum(np.sqrt(1 + (A @ w - b) ** 2)))  # noqa: E731
-    grad = lambda w: A.T @ ((A @ w - b) / np.sqrt(1 + (A @ w - b) ** 2))  # noqa: E731
-    hess = lambda w: A.T @ (A * ((1 + (A @ w - b) ** 2) ** -1.5)[:, None])  # noqa: E731
+    f = lambda w: float(np.sum(np.sqrt(1 + (A @ w - b) ** 2)))
+    grad = lambda w: A.T @ ((A @ w - b) / np.sqrt(1 + (A @ w - b) ** 2))
+    hess = lambda w: A.T @ (A * ((1 + (A @ w - b) ** 2) ** -1.5)[:, None])
     ref = optimize.minimize(f, np.zeros(2), jac=grad, method="BFGS", options={"gtol": 1e-10}).x
     for w0 in ([-1.2, -7.2], [-5.2, -6.8], [6.0, -1.2], [8.0, 8.0]):
         res = newton_minimize(f, grad, hess, w0)
@@ -127,9 +127,9 @@ def test_damped_newton_does_not_stall_when_the_minimum_value_is_not_zero():
 
 def test_non_descent_direction_falls_back_to_steepest_descent():
     # f = x^4/4 - x^2/2: maximum at 0, minima at +-1; f'' < 0 near 0
-    f = lambda x: x**4 / 4 - x**2 / 2  # noqa: E731
-    df = lambda x: x**3 - x  # noqa: E731
-    d2f = lambda x: 3 * x**2 - 1  # noqa: E731
+    f = lambda x: x**4 / 4 - x**2 / 2
+    df = lambda x: x**3 - x
+    d2f = lambda x: 3 * x**2 - 1
     pure = newton_minimize(f, df, d2f, 0.3, line_search=False)
     damped = newton_minimize(f, df, d2f, 0.3)
     assert pure.converged and abs(pure.x) < 1e-8  # pure Newton finds the maximum
@@ -140,7 +140,7 @@ def test_non_descent_direction_falls_back_to_steepest_descent():
 def test_backtracking_armijo_property():
     rng = np.random.default_rng(0)
     A = np.diag([1.0, 50.0])
-    f = lambda x: 0.5 * x @ A @ x  # noqa: E731
+    f = lambda x: 0.5 * x @ A @ x
     for _ in range(20):
         x = rng.normal(size=2) * 3
         g = A @ x
@@ -155,7 +155,7 @@ def test_backtracking_armijo_property():
 
 
 def test_backtracking_rejects_trials_outside_the_domain():
-    f = lambda x: float(np.sum(x - np.log(x)))  # noqa: E731
+    f = lambda x: float(np.sum(x - np.log(x)))
     x = np.array([2.0])
     assert backtracking(f, x, np.array([-5.0]), np.array([0.5])) == 0.25
 
@@ -214,9 +214,9 @@ def test_zero_derivative_raises():
 
 
 def test_singular_hessian_and_jacobian_raise():
-    f = lambda x: (x[0] + x[1]) ** 2  # noqa: E731
-    grad = lambda x: 2 * (x[0] + x[1]) * np.ones(2)  # noqa: E731
-    hess = lambda x: 2 * np.ones((2, 2))  # noqa: E731
+    f = lambda x: (x[0] + x[1]) ** 2
+    grad = lambda x: 2 * (x[0] + x[1]) * np.ones(2)
+    hess = lambda x: 2 * np.ones((2, 2))
     with pytest.raises(ValueError, match="singular Hessian at iteration 0"):
         newton_minimize(f, grad, hess, [1.0, 2.0])
     with pytest.raises(ValueError, match="singular Jacobian"):

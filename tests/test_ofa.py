@@ -265,7 +265,7 @@ def test_mutation_and_crossover_stay_in_the_space():
 @pytest.mark.parametrize("constraint", [{"latency_us": 80.0}, {"flops": 6000}])
 def test_evolution_respects_the_constraint_and_is_seeded(constraint):
     space, table, score = SPACE_1D, made_up_table(SPACE_1D), synthetic_score(SPACE_1D)
-    run = lambda seed: evolutionary_search(space, score, constraint=constraint,  # noqa: E731
+    run = lambda seed: evolutionary_search(space, score, constraint=constraint,
                                            latency_table=table, population=12, generations=5,
                                            seed=seed)
     result = run(0)

@@ -40,7 +40,7 @@ HOSTILE = [
 def _results(workdir: Path, texts: list[str]) -> ClassResults:
     """A graded class whose students, unknown entries, details, cell ids, flag messages and
     exercise names are ``texts`` (cycled), beside the honest students."""
-    text = lambda i: texts[i % len(texts)]  # noqa: E731
+    text = lambda i: texts[i % len(texts)]
     students = sorted({*texts, *HONEST})
     results = ClassResults(students, LESSONS, unknown=[f"{t}/{t}" for t in texts], isolation="test",
                            workdir=workdir)

@@ -130,7 +130,7 @@ def test_successive_halving_stops_at_the_maximum_budget_and_keeps_the_first_of_t
 
 def test_successive_halving_argument_errors():
     space = Space({"x": Real(0.0, 1.0)})
-    f = lambda p, b: p["x"]  # noqa: E731
+    f = lambda p, b: p["x"]
     for kwargs, match in [({"n": 0}, "n must be"), ({"eta": 1}, "eta must be"),
                           ({"min_budget": 0}, "min_budget"),
                           ({"min_budget": 5, "max_budget": 4}, "min_budget")]:
