@@ -32,9 +32,11 @@ at the cell time limit, ``NBGRADER_EXECUTION=autograde``), with these difference
 
 from __future__ import annotations
 
+import atexit
 import functools
 import os
 import shutil
+import sys
 import tempfile
 import threading
 import time
@@ -50,7 +52,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from traitlets.config import Config
 
-from grader import cluster, guard, sandbox
+from grader import cluster, guard, sandbox, template
 from grader.integrity import (FAILED, LIMIT, NOTE, SUSPICIOUS, Flag, LessonSpec, check_structure,
                               repair_cell_ids)
 from grader.scan import scan_code, student_cells
@@ -65,6 +67,7 @@ NOT_RUN = ("[not run while grading: it comes after the last graded cell, so it c
            "the grade]\n")
 # the first run-time check imports what the tests use (torch: seconds on a busy machine)
 PROBE_S = 60
+KERNEL_ENV = {"NBGRADER_EXECUTION": "autograde", "PYTHONWARNINGS": "ignore"}
 
 
 @dataclass(frozen=True)
@@ -111,6 +114,7 @@ class Isolation:
     view: tuple[Path, ...] = ()
     cgroups: bool = False
     description: str = ""
+    template: str = ""  # the socket of this machine's kernel template (grader.template), if any
 
 
 @dataclass
@@ -162,10 +166,12 @@ def grade_job(job: Job, source_db: bytes) -> Outcome:
     outlives the hard limit; whatever the kernel left behind is removed here.
     """
     level, cgroups, how = _isolation_here(job.limits.memory_bytes)
+    template_path, started = _template_here(level)
+    how += f"; {started}" if started else ""
     root = job_folder()
     task = Task(job.student, job.lesson, root / "submission" / f"{job.lesson}.ipynb",
-                f"sqlite:///{root / 'source.db'}",
-                job.spec, job.limits, Isolation(level, _view(), cgroups, how), root / "scratch",
+                f"sqlite:///{root / 'source.db'}", job.spec, job.limits,
+                Isolation(level, _view(), cgroups, how, template_path), root / "scratch",
                 root / "k",
                 # A name of this attempt's own: a job retried after its worker died may run beside
                 # the orphan of the first attempt, and ending one cgroup must not end the other.
@@ -218,6 +224,29 @@ def _isolation_here(memory_bytes: int) -> tuple[str, bool, str]:
         if memory_bytes not in _DETECTED:
             _DETECTED[memory_bytes] = sandbox.detect(memory_bytes)
         return _DETECTED[memory_bytes]
+
+
+_TEMPLATE: list[tuple[str, str]] = []
+
+
+def _template_here(level: str) -> tuple[str, str]:
+    """``(socket, description)`` of this process's kernel template, started on first use; no
+    socket where kernels are not in bubblewrap or the template failed (the description says
+    why)."""
+    if level != sandbox.BUBBLEWRAP:
+        return "", ""
+    with _DETECTING:
+        if not _TEMPLATE:
+            environ = dict(os.environ, **KERNEL_ENV)
+            try:
+                started = template.Template.start(environ)
+            except OSError as exc:
+                _TEMPLATE.append(("", f"each kernel a new interpreter ({exc})"))
+            else:
+                atexit.register(started.close)
+                _TEMPLATE.append((started.path, "kernels forked from a template with the "
+                                                "lessons' libraries imported"))
+        return _TEMPLATE[0]
 
 
 @functools.cache
@@ -317,13 +346,44 @@ def _sanitize(nb: nbformat.NotebookNode, task: Task) -> nbformat.NotebookNode:
 
 
 class _SandboxedKernelManager(AsyncKernelManager):
-    """A kernel manager that starts the kernel through :mod:`grader.sandbox`."""
+    """A kernel manager that starts the kernel through :mod:`grader.sandbox`: forked from the
+    template at ``template`` into its sandbox where there is one (:mod:`grader.template`), as
+    a new interpreter otherwise."""
 
     sandbox_options: dict = {}
+    template: str = ""
+    _kernel_argv: list[str] = []
 
     def format_kernel_cmd(self, extra_arguments=None):
-        return sandbox.kernel_command(super().format_kernel_cmd(extra_arguments),
-                                      **self.sandbox_options)
+        self._kernel_argv = super().format_kernel_cmd(extra_arguments)
+        if self._forks():  # the sandbox starts with a holder, whom the kernel joins
+            return sandbox.kernel_command(template.HOLDER, **self.sandbox_options)
+        return sandbox.kernel_command(self._kernel_argv, **self.sandbox_options)
+
+    def _forks(self) -> bool:
+        argv = self._kernel_argv
+        return bool(self.template) and len(argv) > 3 and argv[1:3] == ["-m", "ipykernel_launcher"] \
+            and os.path.realpath(argv[0]) == os.path.realpath(sys.executable)
+
+    async def _async_launch_kernel(self, kernel_cmd, **kw):
+        await super()._async_launch_kernel(kernel_cmd, **kw)
+        if not self._forks():
+            return
+        provisioner, holder = self.provisioner, self.provisioner.process
+        config = sandbox.kernel_config(**self.sandbox_options)
+        try:
+            provisioner.process = template.spawn(
+                self.template, holder, self._kernel_argv[1:], sandbox.HOME,
+                sandbox.kernel_env(sandbox.BUBBLEWRAP, sandbox.HOME, kw.get("env")),
+                sandbox.rlimits(config), config["cgroup"])
+        except OSError:  # the template is gone: this kernel starts as a new interpreter
+            holder.kill()
+            holder.wait()
+            self.template = ""
+            await super()._async_launch_kernel(
+                sandbox.kernel_command(self._kernel_argv, **self.sandbox_options), **kw)
+            return
+        provisioner.pid = provisioner.process.pid
 
     @property
     def kernel_spec(self):
@@ -345,6 +405,7 @@ def _kernel_manager(task: Task, cgroup: sandbox.Cgroup | None) -> _SandboxedKern
         "memory_bytes": task.limits.memory_bytes, "cpu_seconds": task.limits.cpu_s,
         "level": task.isolation.level, "ipc_dir": task.ipc_dir, "view": list(task.isolation.view),
         "cgroup": cgroup.procs_files if cgroup else [], "max_processes": task.limits.max_processes}
+    km.template = task.isolation.template
     return km
 
 
@@ -412,7 +473,7 @@ def _execute(nb: nbformat.NotebookNode, task: Task) -> tuple[list[Flag], float]:
         return max(1, min(limits.cell_s, int(deadline - time.monotonic()) + 1))
 
     # The sandbox passes on only its allow-list, and sets the thread variables itself.
-    env = dict(os.environ, NBGRADER_EXECUTION="autograde", PYTHONWARNINGS="ignore")
+    env = dict(os.environ, **KERNEL_ENV)
     cgroup = (sandbox.Cgroup.create(task.cgroup, limits.memory_bytes, limits.max_processes)
               if task.isolation.cgroups and task.cgroup else None)
     km = _kernel_manager(task, cgroup)

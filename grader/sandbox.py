@@ -69,13 +69,22 @@ def kernel_command(kernel_cmd: list[str], *, scratch: Path, copy_from: Path | No
     is a private tmpfs); ``cgroup`` the ``cgroup.procs`` files to join; ``view`` the paths
     the kernel sees read-only (default: :func:`read_only_view`).
     """
-    config = {"scratch": str(scratch), "copy_from": str(copy_from) if copy_from else None,
-              "memory_bytes": int(memory_bytes), "cpu_seconds": int(cpu_seconds), "level": level,
-              "ipc_dir": str(ipc_dir) if ipc_dir else None, "cgroup": list(cgroup),
-              "max_processes": int(max_processes),
-              "view": [str(p) for p in (view or read_only_view())]}
+    config = kernel_config(scratch=scratch, copy_from=copy_from, memory_bytes=memory_bytes,
+                           cpu_seconds=cpu_seconds, level=level, ipc_dir=ipc_dir, cgroup=cgroup,
+                           max_processes=max_processes, view=view)
     return [sys.executable, "-I", str(Path(__file__).resolve()), json.dumps(config), "--",
             *kernel_cmd]
+
+
+def kernel_config(*, scratch: Path, copy_from: Path | None, memory_bytes: int, cpu_seconds: int,
+                  level: str, ipc_dir: Path | None = None, cgroup: list[str] = (),
+                  max_processes: int = 0, view: list[Path] = ()) -> dict:
+    """The launcher's configuration (see :func:`kernel_command`), as JSON-ready values."""
+    return {"scratch": str(scratch), "copy_from": str(copy_from) if copy_from else None,
+            "memory_bytes": int(memory_bytes), "cpu_seconds": int(cpu_seconds), "level": level,
+            "ipc_dir": str(ipc_dir) if ipc_dir else None, "cgroup": list(cgroup),
+            "max_processes": int(max_processes),
+            "view": [str(p) for p in (view or read_only_view())]}
 
 
 def read_only_view() -> list[Path]:
@@ -122,13 +131,16 @@ def bubblewrap_args(config: dict) -> list[str]:
         args += ["--bind", config["ipc_dir"], config["ipc_dir"]]
     if config["copy_from"]:
         args += ["--ro-bind", config["copy_from"], "/run/submission"]
-    for name, value in _kernel_env(config, HOME).items():
+    for name, value in kernel_env(config["level"], HOME).items():
         args += ["--setenv", name, value]
     return [*args, "--chdir", HOME]
 
 
-def _kernel_env(config: dict, home: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k in ENV_ALLOWED}
+def kernel_env(level: str, home: str, environ=None) -> dict[str, str]:
+    """A kernel's environment: the allow-list of ``environ`` (default: this process's), and
+    its own home, temporary folder and thread counts."""
+    env = {k: v for k, v in (os.environ if environ is None else environ).items()
+           if k in ENV_ALLOWED}
     env.update(dict.fromkeys(THREAD_VARIABLES, "1"))
     # IPython runs every file in $IPYTHONDIR/profile_default/startup: it lives in the kernel's
     # own home, so no kernel can plant code there for the next one.
@@ -136,7 +148,7 @@ def _kernel_env(config: dict, home: str) -> dict[str, str]:
     # JPY_PARENT_PID=1: ipykernel neither watches a parent (in its own PID namespace the
     # grader is not one) nor prints its stand-alone banner.
     env.update(JPY_PARENT_PID="1", HOME=home,
-               TMPDIR="/tmp" if config["level"] == BUBBLEWRAP else home,
+               TMPDIR="/tmp" if level == BUBBLEWRAP else home,
                IPYTHONDIR=f"{home}/.ipython", MPLCONFIGDIR=f"{home}/.matplotlib",
                PATH=os.pathsep.join([bindir, "/usr/local/bin", "/usr/bin", "/bin"]))
     return env
@@ -366,20 +378,25 @@ def _read_files(folder: Path) -> dict[str, bytes]:
     return files
 
 
-def _set_limits(config: dict) -> None:
-    import resource
-
-    memory = config["memory_bytes"]
-    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-    cpu = config["cpu_seconds"]
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (2**30, 2**30))
+def rlimits(config: dict) -> dict[str, tuple[int, int]]:
+    """The per-process limits of a kernel: ``{resource name: (soft, hard)}``."""
+    memory, cpu = config["memory_bytes"], config["cpu_seconds"]
+    limits = {"RLIMIT_AS": (memory, memory), "RLIMIT_CPU": (cpu, cpu + 5),
+              "RLIMIT_FSIZE": (2**30, 2**30)}
     if not config["cgroup"] and config["max_processes"] and os.geteuid() != 0:
         # Without a cgroup, the best bound on forking: this user's processes, plus a margin.
         mine = sum(1 for p in Path("/proc").glob("[0-9]*") if _owner(p) == os.geteuid()) \
             if Path("/proc").is_dir() else 0
         n = mine + config["max_processes"]
-        resource.setrlimit(resource.RLIMIT_NPROC, (n, n))
+        limits["RLIMIT_NPROC"] = (n, n)
+    return limits
+
+
+def _set_limits(config: dict) -> None:
+    import resource
+
+    for name, value in rlimits(config).items():
+        resource.setrlimit(getattr(resource, name), value)
 
 
 def _owner(path: Path) -> int:
@@ -416,7 +433,7 @@ def main(argv: list[str]) -> None:
             (scratch / name).parent.mkdir(parents=True, exist_ok=True)
             (scratch / name).write_bytes(data)
         os.chdir(scratch)
-        env = _kernel_env(config, str(scratch))
+        env = kernel_env(config["level"], str(scratch))
         os.environ.clear()
         os.environ.update(env)
         try:

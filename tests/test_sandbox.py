@@ -14,14 +14,19 @@ from pathlib import Path
 
 import pytest
 
-from grader import sandbox
+from grader import sandbox, template
 from grader.execute import Limits
 
 LEVEL, CGROUPS, WHY = sandbox.detect()
 needs_bubblewrap = pytest.mark.skipif(LEVEL != sandbox.BUBBLEWRAP,
                                       reason=f"no bubblewrap here: {WHY}")
 needs_cgroups = pytest.mark.skipif(not CGROUPS, reason=f"no writable cgroup here: {WHY}")
+TEMPLATE = "template"  # bubblewrap, the kernel forked from a template (grader.template)
 LEVELS = [sandbox.NONE, pytest.param(sandbox.BUBBLEWRAP, marks=needs_bubblewrap)]
+SANDBOXES = [pytest.param(sandbox.BUBBLEWRAP, marks=needs_bubblewrap),
+             pytest.param(TEMPLATE, marks=needs_bubblewrap)]
+EVERY = [sandbox.NONE, *SANDBOXES]
+_TEMPLATES: list[template.Template] = []
 
 
 def run(code: str, level: str, memory: int = 2**31, **kw) -> subprocess.CompletedProcess:
@@ -30,11 +35,40 @@ def run(code: str, level: str, memory: int = 2**31, **kw) -> subprocess.Complete
     out = kw["ipc_dir"] / "out.txt"
     wrapped = (f"import sys\nsys.stdout = sys.stderr = open({str(out)!r}, 'w', buffering=1)\n"
                + textwrap.dedent(code))
-    cmd = sandbox.kernel_command([sys.executable, "-c", wrapped], memory_bytes=memory,
-                                 cpu_seconds=20, level=level, **kw)
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    if level == TEMPLATE:
+        result = _run_forked(wrapped, memory, **kw)
+    else:
+        cmd = sandbox.kernel_command([sys.executable, "-c", wrapped], memory_bytes=memory,
+                                     cpu_seconds=20, level=level, **kw)
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     result.stdout = out.read_text() if out.exists() else ""
     return result
+
+
+def _run_forked(code: str, memory: int, **kw) -> subprocess.CompletedProcess:
+    """``python -c code`` forked from a template into a bubblewrap sandbox, as kernels are."""
+    if not _TEMPLATES:
+        _TEMPLATES.append(template.Template.start(dict(os.environ)))
+    config = sandbox.kernel_config(memory_bytes=memory, cpu_seconds=20, level=sandbox.BUBBLEWRAP,
+                                   **kw)
+    holder = subprocess.Popen(sandbox.kernel_command(template.HOLDER, **config),
+                              start_new_session=True)
+    try:
+        kernel = _TEMPLATES[0].spawn(holder, ["-c", code], sandbox.HOME,
+                                     sandbox.kernel_env(sandbox.BUBBLEWRAP, sandbox.HOME),
+                                     sandbox.rlimits(config), config["cgroup"])
+        status = kernel.wait(timeout=60)
+    finally:
+        holder.kill()
+        holder.wait()
+    return subprocess.CompletedProcess(code, status, "", "")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _close_templates():
+    yield
+    while _TEMPLATES:
+        _TEMPLATES.pop().close()
 
 
 @pytest.fixture
@@ -57,7 +91,7 @@ def test_detect_says_what_isolation_this_machine_gives():
     assert ("cgroup" in WHY) == CGROUPS, WHY
 
 
-@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("level", EVERY)
 def test_the_kernel_starts_in_a_copy_of_its_submission(layout, level):
     scratch = layout["tmp"] / "scratch" / "ada"
     result = run("""
@@ -70,7 +104,7 @@ def test_the_kernel_starts_in_a_copy_of_its_submission(layout, level):
     assert not (layout["submission"] / "new.txt").exists(), "the original must stay untouched"
 
 
-@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("level", EVERY)
 def test_the_memory_limit_turns_a_huge_allocation_into_memory_error(layout, level):
     result = run("""
         try:
@@ -81,7 +115,7 @@ def test_the_memory_limit_turns_a_huge_allocation_into_memory_error(layout, leve
     assert result.stdout.strip() == "MemoryError", (result.stdout, result.stderr)
 
 
-@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("level", EVERY)
 def test_the_environment_is_an_allow_list(layout, level, monkeypatch):
     monkeypatch.setenv("MINNAS_SECRET_TOKEN", "hunter2")
     result = run("import os\nprint(sorted(os.environ))", level, scratch=layout["tmp"] / "s",
@@ -89,8 +123,8 @@ def test_the_environment_is_an_allow_list(layout, level, monkeypatch):
     assert "MINNAS_SECRET_TOKEN" not in result.stdout and "HOME" in result.stdout, result.stdout
 
 
-@needs_bubblewrap
-def test_the_kernel_sees_only_the_allow_list(layout):
+@pytest.mark.parametrize("level", SANDBOXES)
+def test_the_kernel_sees_only_the_allow_list(layout, level):
     result = run(f"""
         import os, minnas, numpy
         print(sorted(os.listdir({str(layout["tmp"])!r})))
@@ -101,36 +135,38 @@ def test_the_kernel_sees_only_the_allow_list(layout):
             open(os.path.join(os.path.dirname(minnas.__file__), "x.py"), "w")
         except OSError as exc:
             print(type(exc).__name__)
-    """, sandbox.BUBBLEWRAP, scratch=layout["tmp"] / "s", copy_from=None, ipc_dir=layout["ipc"])
+    """, level, scratch=layout["tmp"] / "s", copy_from=None, ipc_dir=layout["ipc"])
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == "['run']", f"only the socket folder's parents should exist: {lines}"
     assert lines[1:] == ["False False", "False", "OSError"], lines
 
 
-@needs_bubblewrap
-def test_the_kernel_sees_and_signals_only_its_own_processes(layout):
+@pytest.mark.parametrize("level", SANDBOXES)
+def test_the_kernel_sees_and_signals_only_its_own_processes(layout, level):
     result = run("""
         import os
         print(os.getpid(), sorted(int(p) for p in os.listdir("/proc") if p.isdigit()))
         try:
-            os.kill(os.getppid(), 9)
-            print("parent signalled")
+            os.kill(1, 9)
+            print("init signalled")
         except OSError as exc:
             print(type(exc).__name__)
-    """, sandbox.BUBBLEWRAP, scratch=layout["tmp"] / "s", copy_from=None, ipc_dir=layout["ipc"])
+    """, level, scratch=layout["tmp"] / "s", copy_from=None, ipc_dir=layout["ipc"])
     lines = result.stdout.splitlines()
-    assert lines[0] == "2 [1, 2]", f"a fresh PID namespace: bwrap's init and the kernel, {lines}"
-    assert result.returncode == 0, "killing its parent inside the namespace reaches nothing outside"
+    # bwrap's init and the kernel; forked from a template, the holder is PID 2 and the kernel 3
+    expected = "2 [1, 2]" if level == sandbox.BUBBLEWRAP else "3 [1, 2, 3]"
+    assert lines[0] == expected, f"a fresh PID namespace, {lines}"
+    assert result.returncode == 0, "killing the namespace's init reaches nothing outside"
 
 
-@needs_bubblewrap
-def test_processes_the_kernel_started_die_with_it(layout):
+@pytest.mark.parametrize("level", SANDBOXES)
+def test_processes_the_kernel_started_die_with_it(layout, level):
     marker = f"{os.getpid() % 1000 + 5000}"
     run(f"""
         import subprocess
         subprocess.Popen(["setsid", "sleep", "{marker}"])
-    """, sandbox.BUBBLEWRAP, scratch=layout["tmp"] / "s", copy_from=None, ipc_dir=layout["ipc"])
+    """, level, scratch=layout["tmp"] / "s", copy_from=None, ipc_dir=layout["ipc"])
     time.sleep(0.5)
     survivors = [p for p in Path("/proc").glob("[0-9]*") if _cmdline(p) == f"sleep\0{marker}\0"]
     assert survivors == [], "a setsid'd child must not outlive the sandbox"
@@ -143,8 +179,8 @@ def _cmdline(proc: Path) -> str:
         return ""
 
 
-@needs_bubblewrap
-def test_tmp_is_private_and_size_limited(layout):
+@pytest.mark.parametrize("level", SANDBOXES)
+def test_tmp_is_private_and_size_limited(layout, level):
     name = f"minnas-sandbox-test-{os.getpid()}"
     result = run(f"""
         open("/tmp/{name}", "w").write("x")
@@ -152,13 +188,13 @@ def test_tmp_is_private_and_size_limited(layout):
             open("/dev/shm/big", "wb").write(b"x" * (2**30 + 2**20))
         except OSError as exc:
             print(type(exc).__name__)
-    """, sandbox.BUBBLEWRAP, memory=2**31, scratch=layout["tmp"] / "s", copy_from=None,
+    """, level, memory=2**31, scratch=layout["tmp"] / "s", copy_from=None,
                  ipc_dir=layout["ipc"])
     assert result.stdout.strip() == "OSError", result.stdout
     assert not Path(f"/tmp/{name}").exists(), "the kernel's /tmp is its own"
 
 
-@pytest.mark.parametrize("level", LEVELS)
+@pytest.mark.parametrize("level", EVERY)
 def test_no_host_or_unix_socket_is_reachable_in_bubblewrap(layout, level, tmp_path):
     path = Path("/tmp") / f"minnas-sandbox-{os.getpid()}.sock"
     with socket.create_server(("127.0.0.1", 0)) as server, socket.socket(socket.AF_UNIX) as unix:
@@ -179,12 +215,13 @@ def test_no_host_or_unix_socket_is_reachable_in_bubblewrap(layout, level, tmp_pa
                     print("unreachable")
         """, level, scratch=layout["tmp"] / "s", copy_from=None, ipc_dir=layout["ipc"])
     path.unlink(missing_ok=True)
-    expected = ["unreachable"] * 2 if level == sandbox.BUBBLEWRAP else ["reached"] * 2
+    expected = ["reached"] * 2 if level == sandbox.NONE else ["unreachable"] * 2
     assert result.stdout.split() == expected, result.stderr
 
 
 @needs_cgroups
-def test_a_cgroup_bounds_the_processes_of_a_kernel_together_and_ends_them(layout):
+@pytest.mark.parametrize("level", [sandbox.NONE, SANDBOXES[1]])
+def test_a_cgroup_bounds_the_processes_of_a_kernel_together_and_ends_them(layout, level):
     group = sandbox.Cgroup.create(f"minnas-test-{os.getpid()}", 2**30, 32)
     try:
         result = run("""
@@ -199,13 +236,70 @@ def test_a_cgroup_bounds_the_processes_of_a_kernel_together_and_ends_them(layout
             except OSError:
                 pass
             print(children)
-        """, sandbox.NONE, scratch=layout["tmp"] / "s", copy_from=None, ipc_dir=layout["ipc"],
+        """, level, scratch=layout["tmp"] / "s", copy_from=None, ipc_dir=layout["ipc"],
             cgroup=group.procs_files, max_processes=32)
         assert 0 < int(result.stdout.strip()) < 32, result.stdout
         assert group.pids(), "the sleeping children are still in the cgroup"
     finally:
         group.kill()
     assert group.pids() == set() and not any(d.exists() for d in group.dirs)
+
+
+@needs_bubblewrap
+def test_a_forked_kernel_keeps_no_capability_and_makes_no_namespace(layout):
+    result = run("""
+        import ctypes, os
+        status = dict(line.split(":", 1) for line in open("/proc/self/status"))
+        print(*(status[k].strip() for k in ("CapPrm", "CapEff", "CapBnd", "CapAmb", "NoNewPrivs")))
+        libc = ctypes.CDLL(None, use_errno=True)
+        for flag in (0x10000000, 0x00020000, 0x40000000):  # user, mount, network namespaces
+            print(libc.unshare(flag), end=" ")
+    """, TEMPLATE, scratch=layout["tmp"] / "s", copy_from=None, ipc_dir=layout["ipc"])
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["0000000000000000"] * 4 + ["1"], lines
+    assert lines[1].split() == ["-1"] * 3, f"no new namespace of any kind: {lines}"
+
+
+@needs_bubblewrap
+def test_kernels_of_one_template_share_no_file_and_cannot_reach_it(layout):
+    write = """
+        import os
+        for folder in ("/tmp", "/dev/shm", os.getcwd()):
+            open(os.path.join(folder, "left-by-a"), "w").write("a")
+    """
+    assert run(write, TEMPLATE, scratch=layout["tmp"] / "s", copy_from=None,
+               ipc_dir=layout["ipc"]).returncode == 0
+    folder = Path(_TEMPLATES[0].path).parent
+    result = run(f"""
+        import os
+        print([os.path.exists(os.path.join(f, "left-by-a"))
+               for f in ("/tmp", "/dev/shm", os.getcwd())], os.path.exists({str(folder)!r}))
+    """, TEMPLATE, scratch=layout["tmp"] / "s", copy_from=None, ipc_dir=layout["ipc"])
+    assert result.stdout.strip() == "[False, False, False] False", result.stdout
+    assert folder.stat().st_mode & 0o077 == 0, "only the grading user may ask for kernels"
+
+
+@needs_bubblewrap
+def test_another_user_cannot_ask_the_template_for_a_kernel(layout):
+    run("pass", TEMPLATE, scratch=layout["tmp"] / "s", copy_from=None, ipc_dir=layout["ipc"])
+    pid = os.fork()
+    if pid == 0:  # a process of another user (root here can become one) tries the socket
+        code = 3
+        try:
+            if os.geteuid() == 0:
+                os.setgid(65534)
+                os.setuid(65534)
+            with socket.socket(socket.AF_UNIX) as s:
+                s.connect(_TEMPLATES[0].path)
+            code = 0
+        except PermissionError:
+            code = 1
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    if os.geteuid() != 0:
+        pytest.skip("only root can act as another user here")
+    assert os.waitstatus_to_exitcode(status) == 1, "the socket must refuse other users"
 
 
 def test_limits_must_be_positive():
