@@ -15,7 +15,9 @@ graded once, in this process, with the grader's own steps in the order
    static scan (:func:`grader.execute.grade` up to execution), CPU of this process;
 3. the kernel (sandboxed as when grading, its CPU read from /proc for the whole process tree,
    before and after each step): **kernel start** (interpreter and IPython up to the first
-   request), **guard** (the run-time check before the first cell and before each test cell),
+   request; where kernels are forked from a template (:mod:`grader.template`), the fork, its
+   sandbox's bubblewrap and IPython; the template's own start is given once, above the
+   table), **guard** (the run-time check before the first cell and before each test cell),
    **setup cell** (the first code cell: the imports), **solution cells** (the student's
    definitions), **test cells**, **other cells** (demos and experiments, which earn no
    points), and, of those, the cells that draw a **figure**;
@@ -38,6 +40,7 @@ Usage (from the repository root)::
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
@@ -49,7 +52,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import machine, versions, write_section
 
-from grader import config, course, execute, sandbox
+from grader import config, course, execute, sandbox, template
 from grader.execute import Isolation, Task
 from grader.integrity import LessonSpec
 
@@ -71,7 +74,12 @@ class Meter:
 
     def kernel_cpu(self) -> float:
         process = getattr(getattr(self.km, "provisioner", None), "process", None)
-        return sandbox.tree_cpu_seconds(process.pid) if process is not None else self.last
+        if process is None:
+            return self.last
+        # A kernel forked from the template: its sandbox's bubblewrap and holder count too.
+        holder = getattr(process, "holder", None)
+        return sandbox.tree_cpu_seconds(process.pid) + (
+            sandbox.tree_cpu_seconds(holder.pid) if holder is not None else 0.0)
 
     def charge(self, step: str) -> float:
         """Charge the kernel's CPU since the last reading to ``step``; returns the amount."""
@@ -119,7 +127,7 @@ def instrument(meter: Meter) -> None:
     execute._BoundedClient.execute_cell = timed_execute_cell
 
 
-def grade_one(lesson: str, root: Path, meter: Meter) -> dict[str, float]:
+def grade_one(lesson: str, root: Path, meter: Meter, template_path: str) -> dict[str, float]:
     """Grade ``perfect``'s notebook of ``lesson`` step by step; CPU seconds per step."""
     workdir, submissions = root / "work", root / "submissions"
     shutil.copytree(course.EXAMPLES / STUDENT / lesson, submissions / STUDENT / lesson)
@@ -134,7 +142,7 @@ def grade_one(lesson: str, root: Path, meter: Meter) -> dict[str, float]:
     with course.gradebook(workdir) as gb:
         gb.update_or_create_student(STUDENT)
     level, cgroups, how = sandbox.detect(config.limits().memory_bytes)
-    isolation = Isolation(level, tuple(sandbox.read_only_view()), cgroups, how)
+    isolation = Isolation(level, tuple(sandbox.read_only_view()), cgroups, how, template_path)
     run_root = Path(tempfile.mkdtemp(prefix=".run-", dir=workdir))
     task = Task(STUDENT, lesson, submissions / STUDENT / lesson / f"{lesson}.ipynb",
                 f"sqlite:///{workdir / 'gradebook.db'}", spec, config.limits(), isolation,
@@ -160,6 +168,11 @@ def grade_one(lesson: str, root: Path, meter: Meter) -> dict[str, float]:
     costs["feedback"] = cpu_with_children() - t
     shutil.rmtree(run_root, ignore_errors=True)
     return costs
+
+
+def template_cpu(started: template.Template) -> float:
+    """CPU seconds the template used to start: its imports (read from /proc while it waits)."""
+    return sandbox.tree_cpu_seconds(started.process.pid)
 
 
 def cpu_with_children() -> float:
@@ -234,15 +247,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("lessons", nargs="*", help="default: all")
     parser.add_argument("--out", default=str(REPO / "benchmarks" / "RESULTS.md"),
                         help="RESULTS.md to update ('' prints only)")
+    parser.add_argument("--no-template", action="store_true",
+                        help="start each kernel as a new interpreter, as before the template")
     args = parser.parse_args(argv)
     lessons = args.lessons or course.lesson_names()
     meter = Meter()
     instrument(meter)
     rows = {}
-    with tempfile.TemporaryDirectory(prefix="breakdown-") as tmp:
-        for lesson in lessons:
-            rows[lesson] = grade_one(lesson, Path(tmp) / lesson, meter)
-            print(f"{lesson}: {sum(rows[lesson][c] for c in COLUMNS):.2f} CPU-s", flush=True)
+    kernels, started = "each kernel a new interpreter", None
+    if not args.no_template and sandbox.detect()[0] == sandbox.BUBBLEWRAP:
+        started = template.Template.start(dict(os.environ, **execute.KERNEL_ENV))
+        kernels = ("each kernel forked from a template with the lessons' libraries imported "
+                   f"(its start, once per machine and run: {template_cpu(started):.2f} CPU-s)")
+    try:
+        with tempfile.TemporaryDirectory(prefix="breakdown-") as tmp:
+            for lesson in lessons:
+                rows[lesson] = grade_one(lesson, Path(tmp) / lesson, meter,
+                                         started.path if started else "")
+                print(f"{lesson}: {sum(rows[lesson][c] for c in COLUMNS):.2f} CPU-s", flush=True)
+    finally:
+        if started is not None:
+            started.close()
     start = interpreter_start()
     body = "\n".join([
         "Command: `python benchmarks/grading_breakdown.py"
@@ -252,7 +277,8 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"CPU seconds to grade the sample student `{STUDENT}` of each lesson, step by step (see "
         "the script's docstring for what each column holds), one notebook at a time, kernels "
-        f"sandboxed as when grading ({sandbox.detect(config.limits().memory_bytes)[0]}). *floor*: "
+        f"sandboxed as when grading ({sandbox.detect(config.limits().memory_bytes)[0]}; "
+        f"{kernels}). *floor*: "
         "the setup cell, the student's definitions and the test cells, which is what the grades "
         f"need. Interpreter start of `python -m grader` (once per run): {start:.2f} CPU-s.",
         "",

@@ -357,7 +357,7 @@ class _SandboxedKernelManager(AsyncKernelManager):
     def format_kernel_cmd(self, extra_arguments=None):
         self._kernel_argv = super().format_kernel_cmd(extra_arguments)
         if self._forks():  # the sandbox starts with a holder, whom the kernel joins
-            return sandbox.kernel_command(template.HOLDER, **self.sandbox_options)
+            return sandbox.kernel_command(template.HOLDER, **self.sandbox_options, init=True)
         return sandbox.kernel_command(self._kernel_argv, **self.sandbox_options)
 
     def _forks(self) -> bool:
@@ -369,10 +369,10 @@ class _SandboxedKernelManager(AsyncKernelManager):
         await super()._async_launch_kernel(kernel_cmd, **kw)
         if not self._forks():
             return
-        provisioner, holder = self.provisioner, self.provisioner.process
+        holder = self.provisioner.process  # from now on, it ends as the kernel ends
         config = sandbox.kernel_config(**self.sandbox_options)
         try:
-            provisioner.process = template.spawn(
+            template.spawn(
                 self.template, holder, self._kernel_argv[1:], sandbox.HOME,
                 sandbox.kernel_env(sandbox.BUBBLEWRAP, sandbox.HOME, kw.get("env")),
                 sandbox.rlimits(config), config["cgroup"])
@@ -382,8 +382,6 @@ class _SandboxedKernelManager(AsyncKernelManager):
             self.template = ""
             await super()._async_launch_kernel(
                 sandbox.kernel_command(self._kernel_argv, **self.sandbox_options), **kw)
-            return
-        provisioner.pid = provisioner.process.pid
 
     @property
     def kernel_spec(self):

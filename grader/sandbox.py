@@ -19,6 +19,11 @@ kernel, the script
    folder, a private size-limited home, ``/tmp`` and ``/dev/shm``; nothing of the home folder, the
    solutions, the gradebook or other submissions); an allow-list environment.
 
+Where the grading machine runs a kernel template (:mod:`grader.template`), the command after
+``--`` is a *holder* instead of the kernel (PID 1 of the sandbox, ``--as-pid-1``), and the
+kernel, forked from the template with the lessons' libraries already imported, joins the
+holder's cgroup and namespaces and takes the same limits, environment and home.
+
 Levels, best first; the report of every run says which one it had:
 
 * ``bubblewrap``: all of the above (Linux with ``bwrap`` installed and user namespaces allowed).
@@ -62,7 +67,7 @@ _ETC = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "passwd", "gro
 def kernel_command(kernel_cmd: list[str], *, scratch: Path, copy_from: Path | None,
                    memory_bytes: int, cpu_seconds: int, level: str, ipc_dir: Path | None = None,
                    cgroup: list[str] = (), max_processes: int = 0,
-                   view: list[Path] = ()) -> list[str]:
+                   view: list[Path] = (), init: bool = False) -> list[str]:
     """The command line that starts ``kernel_cmd`` through this script, with these bounds.
 
     ``scratch`` is the kernel's working folder at level ``none`` (at ``bubblewrap`` its home
@@ -71,19 +76,20 @@ def kernel_command(kernel_cmd: list[str], *, scratch: Path, copy_from: Path | No
     """
     config = kernel_config(scratch=scratch, copy_from=copy_from, memory_bytes=memory_bytes,
                            cpu_seconds=cpu_seconds, level=level, ipc_dir=ipc_dir, cgroup=cgroup,
-                           max_processes=max_processes, view=view)
+                           max_processes=max_processes, view=view, init=init)
     return [sys.executable, "-I", str(Path(__file__).resolve()), json.dumps(config), "--",
             *kernel_cmd]
 
 
 def kernel_config(*, scratch: Path, copy_from: Path | None, memory_bytes: int, cpu_seconds: int,
                   level: str, ipc_dir: Path | None = None, cgroup: list[str] = (),
-                  max_processes: int = 0, view: list[Path] = ()) -> dict:
-    """The launcher's configuration (see :func:`kernel_command`), as JSON-ready values."""
+                  max_processes: int = 0, view: list[Path] = (), init: bool = False) -> dict:
+    """The launcher's configuration (see :func:`kernel_command`), as JSON-ready values; ``init``:
+    the command is PID 1 of its namespace (a kernel template's holder, bubblewrap only)."""
     return {"scratch": str(scratch), "copy_from": str(copy_from) if copy_from else None,
             "memory_bytes": int(memory_bytes), "cpu_seconds": int(cpu_seconds), "level": level,
             "ipc_dir": str(ipc_dir) if ipc_dir else None, "cgroup": list(cgroup),
-            "max_processes": int(max_processes),
+            "max_processes": int(max_processes), "init": bool(init),
             "view": [str(p) for p in (view or read_only_view())]}
 
 
@@ -115,6 +121,8 @@ def bubblewrap_args(config: dict) -> list[str]:
     size = str(min(config["memory_bytes"], 2**30))
     args = ["bwrap", "--unshare-all", "--unshare-user", "--disable-userns", "--cap-drop", "ALL",
             "--die-with-parent", "--new-session", "--hostname", "kernel", "--clearenv"]
+    if config.get("init"):  # the command is its PID namespace's init (a template's holder)
+        args.append("--as-pid-1")
     for path in _SYSTEM:
         if os.path.islink(path):
             args += ["--symlink", os.readlink(path), path]

@@ -11,17 +11,19 @@ How a fork gets into a sandbox (Linux, where :mod:`grader.sandbox` runs kernels 
 
 1. The grading process starts the notebook's sandbox as before (its cgroup, rlimits, bubblewrap
    with its own PID, network, IPC, UTS, cgroup, mount and user namespaces, the submission copied
-   into its private home), with a *holder* in it in place of the kernel: ``sleep infinity``.
+   into its private home), with a *holder* in it in place of the kernel: PID 1 of the sandbox.
 2. It asks the template (a Unix socket in a 0700 folder) for a kernel in the holder's sandbox.
    The template forks a *joiner*, which joins the notebook's cgroup, then the holder's
    namespaces with ``setns(2)`` (the user namespace that owns them first, the holder's own user
-   namespace last, as ``nsenter`` does), and forks the kernel: the first process of the
-   notebook's PID namespace that the joiner did not make itself.
+   namespace last, as ``nsenter`` does), and forks: the child is in the notebook's PID
+   namespace, and forks the kernel.
 3. The kernel sets its session, limits, environment and working folder as the launcher would,
    closes every inherited descriptor, drops every capability (bounding set, ambient, effective,
    permitted) with ``no_new_privs``, checks that none is left, and runs ``ipykernel``.
-4. The joiner reports the kernel's host PID, waits for it and reports how it ended. The grader
-   kills the sandbox as before: everything in its PID namespace dies with it.
+4. The kernel is forked by a short-lived process inside the namespace, so that the holder,
+   PID 1 there, adopts it: its parent is then its namespace's init, as for a kernel that
+   bubblewrap started. The holder reaps it and exits with its status, which the grader reads
+   as before; killing the sandbox kills everything in its PID namespace.
 
 What a kernel inherits from the template is its imported modules' memory, copy-on-write: the
 same as a kernel that imported them itself, except that every kernel of one template shares the
@@ -52,7 +54,35 @@ PRELOAD = ("ipykernel.kernelapp", "ipykernel.ipkernel", "numpy", "scipy.linalg",
            "matplotlib.pyplot", "matplotlib_inline.backend_inline", "torch",
            "torch.nn.functional", "tqdm.auto", "minnas.foundations", "minnas.hpo", "minnas.nas",
            "minnas.data", "minnas.train", "minnas.plot")
-HOLDER = ["sleep", "infinity"]  # stands in the sandbox for the kernel, until the kernel joins
+# The holder: PID 1 of the notebook's PID namespace (bubblewrap --as-pid-1) until the kernel
+# joins, then its parent (the joiner exits, so the kernel is adopted by its namespace's init),
+# the reaper of what it leaves, and its exit status. No signal handler: from inside the
+# namespace, a signal to PID 1 without one is dropped, as it is for bubblewrap's own init.
+_HOLDER_CODE = """
+import os, signal, time
+signal.signal(signal.SIGINT, signal.SIG_DFL)
+def adopted():
+    for p in os.listdir("/proc"):
+        try:
+            if p.isdigit() and open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()[1] == "1":
+                return int(p)
+        except (OSError, IndexError):
+            pass
+kernel, give_up = None, time.monotonic() + 120
+while kernel is None and time.monotonic() < give_up:
+    kernel = adopted() or time.sleep(0.002)
+while kernel is not None:
+    try:
+        pid, status = os.wait()
+    except ChildProcessError:
+        time.sleep(0.002)
+        continue
+    if pid == kernel:
+        code = os.waitstatus_to_exitcode(status)
+        os._exit(128 - code if code < 0 else code)
+os._exit(1)
+"""
+HOLDER = [sys.executable, "-I", "-S", "-c", _HOLDER_CODE]
 MAX_REQUEST = 2**20
 
 # clone(2) flags, in the order the joiner enters the namespaces (the user namespace last)
@@ -105,8 +135,8 @@ def serve(path: str, alive_fd: int) -> None:
 
 
 def _join(conn: socket.socket) -> None:
-    """The joiner: read the request, enter the holder's cgroup and namespaces, fork the kernel,
-    report its host PID and how it ended."""
+    """The joiner: read the request, enter the holder's cgroup and namespaces, start the kernel
+    there, report its PID in the sandbox and leave it to the holder."""
     _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)  # dies with the template
     uid = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12))[1]
     if uid != os.geteuid():
@@ -129,15 +159,19 @@ def _join(conn: socket.socket) -> None:
         os.close(fd)
     os.setresgid(inside_gid, inside_gid, inside_gid)
     os.setresuid(inside_uid, inside_uid, inside_uid)
-    kernel = os.fork()  # the first fork after entering the PID namespace lands in it
-    if kernel == 0:
-        try:
-            _become_kernel(request)
-        finally:
-            os._exit(127)
-    conn.sendall(f"{kernel}\n".encode())
-    _, status = os.waitpid(kernel, 0)
-    conn.sendall(f"{os.waitstatus_to_exitcode(status)}\n".encode())
+    # The first fork after entering the PID namespace lands in it; that process forks the
+    # kernel and exits, so the kernel is adopted by the namespace's init, the holder.
+    middle = os.fork()
+    if middle == 0:
+        kernel = os.fork()
+        if kernel == 0:
+            try:
+                _become_kernel(request)
+            finally:
+                os._exit(127)
+        conn.sendall(f"{kernel}\n".encode())
+        os._exit(0)
+    os.waitpid(middle, 0)
     os._exit(0)
 
 
@@ -145,8 +179,17 @@ def _become_kernel(request: dict) -> None:
     """In the sandbox: become what ``python ARGV`` would be in it, with no capability."""
     import random
     import resource
+    import time
 
-    _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    # Adopted by the holder once the joiner exits: from then on its parent is PID 1 of its own
+    # namespace, as a kernel that bubblewrap started has (PID 0, outside, would be a target
+    # for os.kill(os.getppid(), ...) that is its own process group).
+    for _ in range(10_000):
+        if os.getppid() == 1:
+            break
+        time.sleep(0.001)
+    else:
+        os._exit(125)
     os.setsid()
     os.closerange(3, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
     _to_devnull(0)
@@ -310,13 +353,14 @@ class Template:
 
         with tempfile.TemporaryDirectory(prefix="minnas-probe-") as tmp:
             config = sandbox.kernel_config(scratch=tmp, copy_from=None, memory_bytes=2**31,
-                                           cpu_seconds=10, level=sandbox.BUBBLEWRAP, ipc_dir=tmp)
+                                           cpu_seconds=10, level=sandbox.BUBBLEWRAP, ipc_dir=tmp,
+                                           init=True)
             holder = subprocess.Popen(sandbox.kernel_command(HOLDER, **config),
                                       start_new_session=True)
             try:
-                kernel = self.spawn(holder, ["-c", "import os; assert os.getpid() == 3"],
-                                    sandbox.HOME, {}, sandbox.rlimits(config), [])
-                status = kernel.wait(timeout=30)
+                self.spawn(holder, ["-c", "import os; assert os.getppid() == 1"], sandbox.HOME,
+                           {}, sandbox.rlimits(config), [])
+                status = holder.wait(timeout=30)
             finally:
                 holder.kill()
                 holder.wait()
@@ -325,8 +369,7 @@ class Template:
                           f"(status {status})")
 
     def spawn(self, holder, argv: list[str], home: str, env: dict[str, str],
-              rlimits: dict[str, tuple[int, int]], cgroup: list[str],
-              timeout: float = 60) -> ForkedKernel:
+              rlimits: dict[str, tuple[int, int]], cgroup: list[str], timeout: float = 60) -> int:
         return spawn(self.path, holder, argv, home, env, rlimits, cgroup, timeout)
 
     def close(self) -> None:
@@ -335,86 +378,30 @@ class Template:
 
 
 def spawn(path: str, holder, argv: list[str], home: str, env: dict[str, str],
-          rlimits: dict[str, tuple[int, int]], cgroup: list[str],
-          timeout: float = 60) -> ForkedKernel:
-    """A kernel ``python ARGV`` from the template at ``path``, in the sandbox whose bubblewrap
-    process is ``holder`` (a ``Popen``), in the cgroups whose ``cgroup.procs`` files are
-    ``cgroup``, with working folder ``home``, environment ``env`` and ``rlimits``."""
+          rlimits: dict[str, tuple[int, int]], cgroup: list[str], timeout: float = 60) -> int:
+    """Fork a kernel ``python ARGV`` from the template at ``path`` into the sandbox whose
+    bubblewrap process is ``holder`` (a ``Popen`` of :data:`HOLDER` through the launcher), in
+    the cgroups whose ``cgroup.procs`` files are ``cgroup``, with working folder ``home``,
+    environment ``env`` and ``rlimits``; its PID in the sandbox.
+
+    ``holder`` then stands for the kernel: it ends as the kernel ends, with its exit status
+    (128 + N for signal N), and killing it ends the sandbox.
+    """
     request = {"holder": _holder_pid(holder, timeout), "argv": argv, "home": home,
                "env": env, "rlimits": rlimits, "cgroup": list(cgroup)}
-    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    conn.settimeout(timeout)
-    try:
-        conn.connect(path)
-        conn.sendall(json.dumps(request).encode() + b"\n")
-        pid = int(_read_line(conn))
-    except (OSError, ValueError) as exc:
-        conn.close()
-        raise OSError(f"the kernel template could not start a kernel ({exc})") from exc
-    return ForkedKernel(pid, conn, holder)
-
-
-class ForkedKernel:
-    """A ``Popen``-like handle on a kernel forked from a template, for jupyter_client.
-
-    ``pid`` is the kernel's host PID; its exit status comes from its joiner. Ending it ends its
-    sandbox (the holder's bubblewrap), and with it every process in the sandbox.
-    """
-
-    stdin = stdout = stderr = None
-
-    def __init__(self, pid: int, conn: socket.socket, holder):
-        self.pid, self._conn, self.holder = pid, conn, holder
-        self.returncode: int | None = None
-        self._buffer = b""
-
-    def poll(self) -> int | None:
-        if self.returncode is None:
-            self._receive(block=False)
-        return self.returncode
-
-    def wait(self, timeout: float | None = None) -> int:
-        import time
-
-        give_up = None if timeout is None else time.monotonic() + timeout
-        while self.poll() is None:
-            if give_up is not None and time.monotonic() >= give_up:
-                import subprocess
-
-                raise subprocess.TimeoutExpired("kernel", timeout)
-            self._receive(block=True, timeout=0.1)
-        return self.returncode
-
-    def send_signal(self, signum: int) -> None:
-        if self.poll() is None:
-            os.kill(self.pid, signum)
-
-    def terminate(self) -> None:
-        self.send_signal(signal.SIGTERM)
-
-    def kill(self) -> None:
-        self.holder.kill()  # the sandbox ends, and every process in it
-        self.holder.wait()
-        self.wait(timeout=10)
-
-    def _receive(self, block: bool, timeout: float = 0.0) -> None:
-        ready, _, _ = select.select([self._conn], [], [], timeout if block else 0)
-        if ready:
-            chunk = self._conn.recv(64)
-            self._buffer += chunk
-            if chunk and self._buffer.endswith(b"\n"):
-                self.returncode = int(self._buffer)
-            elif not chunk:  # the joiner died without a word: its sandbox is gone with it
-                self.returncode = -signal.SIGKILL
-        if self.returncode is None and self.holder.poll() is not None:
-            self.returncode = -signal.SIGKILL  # the sandbox ended, and the kernel in it
-        if self.returncode is not None:
-            self._conn.close()
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+        conn.settimeout(timeout)
+        try:
+            conn.connect(path)
+            conn.sendall(json.dumps(request).encode() + b"\n")
+            return int(_read_line(conn))
+        except (OSError, ValueError) as exc:
+            raise OSError(f"the kernel template could not start a kernel ({exc})") from exc
 
 
 def _holder_pid(holder, timeout: float) -> int:
-    """The host PID of the holder in ``holder``'s sandbox, once it runs (the submission is then
-    in the sandbox's home): bubblewrap -> its PID-namespace init -> the holder."""
+    """The host PID of the holder in ``holder``'s sandbox once it runs (the submission is then
+    in the sandbox's home): bubblewrap's child, once it is the holder's interpreter."""
     import time
 
     give_up = time.monotonic() + timeout
@@ -422,13 +409,12 @@ def _holder_pid(holder, timeout: float) -> int:
         if holder.poll() is not None:
             raise OSError(f"the sandbox ended (status {holder.returncode}) before the kernel "
                           "joined it")
-        for init in _children(holder.pid):
-            for pid in _children(init):
-                try:
-                    if _read(f"/proc/{pid}/comm").strip() == HOLDER[0]:
-                        return pid
-                except OSError:
-                    pass
+        for pid in _children(holder.pid):
+            try:
+                if _read(f"/proc/{pid}/cmdline").split("\0")[:4] == HOLDER[:4]:
+                    return pid
+            except OSError:
+                pass
         time.sleep(0.002)
     raise OSError("the sandbox did not start in time")
 
