@@ -181,9 +181,9 @@ def _become_kernel(request: dict) -> None:
     import resource
     import time
 
-    # Adopted by the holder once the joiner exits: from then on its parent is PID 1 of its own
-    # namespace, as a kernel that bubblewrap started has (PID 0, outside, would be a target
-    # for os.kill(os.getppid(), ...) that is its own process group).
+    # Adopted by the holder once the process that forked it exits: from then on its parent is
+    # PID 1 of its own namespace, as for a kernel that bubblewrap started (a parent outside the
+    # namespace reads as PID 0, and os.kill(0, ...) would hit the kernel's own process group).
     for _ in range(10_000):
         if os.getppid() == 1:
             break
@@ -191,7 +191,8 @@ def _become_kernel(request: dict) -> None:
     else:
         os._exit(125)
     os.setsid()
-    os.closerange(3, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    os.closerange(3, hard if 0 < hard < 2**20 else 2**20)  # whatever the template held
     _to_devnull(0)
     os.umask(0o022)
     os.chdir(request["home"])

@@ -338,14 +338,19 @@ if os.fork() == 0:  # a daemon: new session, then exec a long sleep
                      'for _i in range(60_000):\n    print(_i, end=" ", flush=True)\n'),
     "one_huge_print": ("perfect", "ridge", 'print("x" * 200_000_000)\n'),
     "forked_memory": ("perfect", "ridge", """\
-import os, time
+import os, select, time
+_r, _w = os.pipe()
 for _ in range(3):  # three children of 1.5 GiB each: under the per-process limit, over the total
     if os.fork() == 0:
         _ballast = bytearray(3 * 2**29)
         _ballast[::4096] = b"x" * len(_ballast[::4096])
+        os.write(_w, b"x")  # holding it
         time.sleep(30)
         os._exit(0)
-time.sleep(8)
+os.close(_w)
+_held, _until = 0, time.monotonic() + 8
+while _held < 3 and select.select([_r], [], [], max(0, _until - time.monotonic()))[0]:
+    _held += len(os.read(_r, 3)) or 3  # until all three hold it, or one was killed for it
 """),
     "fork_bomb": ("perfect", "ridge", """\
 import os, time
