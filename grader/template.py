@@ -38,6 +38,7 @@ before; the isolation report says which.
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import json
 import os
 import select
@@ -54,10 +55,10 @@ PRELOAD = ("ipykernel.kernelapp", "ipykernel.ipkernel", "numpy", "scipy.linalg",
            "matplotlib.pyplot", "matplotlib_inline.backend_inline", "torch",
            "torch.nn.functional", "tqdm.auto", "minnas.foundations", "minnas.hpo", "minnas.nas",
            "minnas.data", "minnas.train", "minnas.plot")
-# The holder: PID 1 of the notebook's PID namespace (bubblewrap --as-pid-1) until the kernel
-# joins, then its parent (the joiner exits, so the kernel is adopted by its namespace's init),
-# the reaper of what it leaves, and its exit status. No signal handler: from inside the
-# namespace, a signal to PID 1 without one is dropped, as it is for bubblewrap's own init.
+# The holder: PID 1 of the notebook's PID namespace (bubblewrap --as-pid-1). It waits for the
+# kernel to be adopted (the process that forked it exits), then reaps what the kernel leaves and
+# exits with the kernel's status. No signal handler: from inside the namespace, a signal to
+# PID 1 without one is dropped, as it is for bubblewrap's own init.
 _HOLDER_CODE = """
 import os, signal, time
 signal.signal(signal.SIGINT, signal.SIG_DFL)
@@ -151,8 +152,6 @@ def _join(conn: socket.socket) -> None:
     fds = [(os.open(f"/proc/{holder}/ns/{name}", os.O_RDONLY), flag) for name, flag in _NAMESPACES
            if os.path.exists(f"/proc/{holder}/ns/{name}")]
     own_user = os.open(f"/proc/{holder}/ns/user", os.O_RDONLY)
-    import fcntl
-
     owner = fcntl.ioctl(fds[0][0], _NS_GET_USERNS)  # the namespaces' owner: enter it first
     for fd, flag in [(owner, _CLONE_NEWUSER), *fds, (own_user, _CLONE_NEWUSER)]:
         _setns(fd, flag)
