@@ -40,6 +40,7 @@ This file imports only the standard library: it runs before every kernel.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -97,7 +98,9 @@ def read_only_view() -> list[Path]:
     """What a kernel needs to see: the Python installation and the ``minnas`` package.
 
     The repository itself is not in the view (it holds the solutions): only its ``minnas``
-    folder, which an editable install imports from.
+    folder, which an editable install imports from. Nor is the folder the grader was started
+    from (``python -m`` puts it first on ``sys.path``): it may hold the submissions and the
+    gradebook. The import path shown is that of a new interpreter, as a kernel has.
     """
     import importlib.util
     import site
@@ -106,14 +109,24 @@ def read_only_view() -> list[Path]:
     spec = importlib.util.find_spec("minnas")
     package = Path(spec.origin).parent if spec and spec.origin else None
     repo = package.parent if package else None
-    for entry in sys.path:
-        path = Path(entry or ".").resolve()
+    for entry in _interpreter_path():
+        path = Path(entry).resolve()
         if repo is not None and (path == repo or repo in path.parents or path in repo.parents):
             continue  # the repository and what holds it: only the package is shown
         paths.add(path)
     if package is not None:
         paths.add(package)
     return sorted(p for p in {p.resolve() for p in paths} if p.exists() and p != Path("/"))
+
+
+@functools.cache
+def _interpreter_path() -> tuple[str, ...]:
+    """``sys.path`` of a new interpreter of this Python with a kernel's environment, without its
+    first entry (the folder of whoever started it; a kernel's is its own home)."""
+    result = subprocess.run([sys.executable, "-c", "import json, sys; print(json.dumps(sys.path))"],
+                            capture_output=True, text=True, cwd="/", timeout=120, check=True,
+                            env=kernel_env(NONE, "/nonexistent"))
+    return tuple(entry for entry in json.loads(result.stdout)[1:] if entry)
 
 
 def bubblewrap_args(config: dict) -> list[str]:

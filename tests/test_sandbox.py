@@ -142,6 +142,26 @@ def test_the_kernel_sees_only_the_allow_list(layout, level):
     assert lines[1:] == ["False False", "False", "OSError"], lines
 
 
+@needs_bubblewrap
+def test_the_folder_the_grader_runs_in_is_not_in_the_view(layout, monkeypatch):
+    """`cd ~/course && python -m grader autograde submissions/` puts ~/course first on the
+    grader's sys.path; the submissions and the gradebook there must stay out of the kernels'
+    sight."""
+    course_folder = layout["tmp"] / "course"
+    (course_folder / "submissions" / "bob").mkdir(parents=True)
+    (course_folder / "gradebook.db").write_text("grades")
+    monkeypatch.chdir(course_folder)
+    monkeypatch.syspath_prepend(str(course_folder))
+    view = sandbox.read_only_view()
+    assert not any(p == course_folder or course_folder in p.parents for p in view), view
+    result = run(f"""
+        import os
+        print(os.path.exists({str(course_folder / "gradebook.db")!r}))
+    """, sandbox.BUBBLEWRAP, scratch=layout["tmp"] / "s", copy_from=None, ipc_dir=layout["ipc"],
+        view=view)
+    assert result.stdout.split() == ["False"], (result.stdout, result.stderr)
+
+
 @pytest.mark.parametrize("level", SANDBOXES)
 def test_the_kernel_sees_and_signals_only_its_own_processes(layout, level):
     result = run("""
