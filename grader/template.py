@@ -102,6 +102,7 @@ def serve(path: str, alive_fd: int) -> None:
     """Import :data:`PRELOAD`, then fork a joiner for each connection to the socket ``path``,
     until ``alive_fd`` (a pipe from the process that started the template) closes."""
     import importlib
+    import shutil
 
     for name in PRELOAD:
         try:
@@ -121,8 +122,9 @@ def serve(path: str, alive_fd: int) -> None:
     _to_devnull()
     while True:
         ready, _, _ = select.select([listener, alive_fd], [], [])
-        if alive_fd in ready:
-            os._exit(0)  # the process that started the template is gone
+        if alive_fd in ready:  # the process that started the template is done, or gone
+            shutil.rmtree(os.path.dirname(path), ignore_errors=True)
+            os._exit(0)
         conn, _ = listener.accept()
         if os.fork() == 0:
             listener.close()
@@ -361,6 +363,8 @@ class Template:
                 self.spawn(holder, ["-c", "import os; assert os.getppid() == 1"], sandbox.HOME,
                            {}, sandbox.rlimits(config), [])
                 status = holder.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                status = "no end within 30 s"
             finally:
                 holder.kill()
                 holder.wait()
@@ -373,8 +377,12 @@ class Template:
         return spawn(self.path, holder, argv, home, env, rlimits, cgroup, timeout)
 
     def close(self) -> None:
+        """End the template (it exits when its pipe closes) and remove its folder."""
+        import shutil
+
         os.close(self._alive_fd)
         self.process.wait()
+        shutil.rmtree(os.path.dirname(self.path), ignore_errors=True)  # if it could not
 
 
 def spawn(path: str, holder, argv: list[str], home: str, env: dict[str, str],

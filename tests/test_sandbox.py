@@ -323,6 +323,16 @@ def test_another_user_cannot_ask_the_template_for_a_kernel(layout):
     assert os.waitstatus_to_exitcode(status) == 1, "the socket must refuse other users"
 
 
+@needs_bubblewrap
+def test_a_template_ends_and_removes_its_folder_when_its_starter_is_gone():
+    started = template.Template.start(dict(os.environ))
+    folder = Path(started.path).parent
+    assert (folder / "socket").exists()
+    os.close(started._alive_fd)  # what a worker's death does: its end of the pipe closes
+    assert started.process.wait(timeout=30) == 0
+    assert not folder.exists()
+
+
 def test_limits_must_be_positive():
     with pytest.raises(ValueError, match="cell_s"):
         Limits(cell_s=0)
