@@ -197,8 +197,10 @@ EXPECTED = {
     "survives_fork": (10, "graded", {SUSPICIOUS}, "fork"),
     "output_flood": (10, "graded", {LIMIT, NOTE}, "characters truncated"),
     "one_huge_print": (10, "graded", {NOTE}, "characters truncated"),
-    "forked_memory": (10, "graded", {SUSPICIOUS} | ({LIMIT} if CGROUPS else set()),
-                      "hit their memory limit together" if CGROUPS else "fork"),
+    # Whether its children reach the 4 GiB total before the notebook ends depends on how fast
+    # the machine hands out 4 GiB of fresh memory (in this VM, sometimes not within the 10 s
+    # cell); the cgroup's bound itself is tested with a small one in test_sandbox.py.
+    "forked_memory": (10, "graded", {SUSPICIOUS}, "fork"),
     "fork_bomb": (10, "graded", {SUSPICIOUS}, "fork"),
     "tmp_litter": (10, "graded", set(), ""),
     # -- full marks for no work: every answer wrong --

@@ -4,6 +4,7 @@ machine allows one. A small Python program stands in for the kernel."""
 
 from __future__ import annotations
 
+import ast
 import os
 import socket
 import subprocess
@@ -237,6 +238,33 @@ def test_no_host_or_unix_socket_is_reachable_in_bubblewrap(layout, level, tmp_pa
     path.unlink(missing_ok=True)
     expected = ["reached"] * 2 if level == sandbox.NONE else ["unreachable"] * 2
     assert result.stdout.split() == expected, result.stderr
+
+
+@needs_cgroups
+@pytest.mark.parametrize("level", EVERY)
+def test_a_cgroup_bounds_the_memory_of_a_kernels_processes_together(layout, level):
+    """Four children of 200 MiB each, each far under the per-process limit (2 GiB), together
+    over the notebook's 512 MiB: the cgroup kills one of them."""
+    group = sandbox.Cgroup.create(f"minnas-test-mem-{os.getpid()}", 2**29, 64)
+    try:
+        result = run("""
+            import os, time
+            children = []
+            for _ in range(4):
+                pid = os.fork()
+                if pid == 0:
+                    ballast = bytearray(200 * 2**20)
+                    time.sleep(2)  # all four hold theirs at once
+                    os._exit(0)
+                children.append(pid)
+            print(sorted(os.waitstatus_to_exitcode(os.waitpid(p, 0)[1]) for p in children))
+        """, level, scratch=layout["tmp"] / "s", copy_from=None, ipc_dir=layout["ipc"],
+            cgroup=group.procs_files, max_processes=64)
+        assert result.returncode == 0, result.stdout
+        assert group.out_of_memory(), "the cgroup should have killed a child"
+        assert -9 in ast.literal_eval(result.stdout.strip()), result.stdout  # by the cgroup
+    finally:
+        group.kill()
 
 
 @needs_cgroups
