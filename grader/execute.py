@@ -13,7 +13,9 @@ Execution follows nbgrader's ``Execute`` preprocessor (errors allowed, the kerne
 at the cell time limit, ``NBGRADER_EXECUTION=autograde``), with these differences:
 
 * the kernel starts through :mod:`grader.sandbox` (its own process world, a cgroup, rlimits),
-  and everything it started is killed with its cgroup when the notebook ends;
+  and everything it started is killed with its cgroup when the notebook ends; where the
+  machine allows, it is forked into that sandbox from a template that has the lessons'
+  libraries imported (:mod:`grader.template`), instead of importing them itself;
 * a per-notebook time limit on top of the per-cell one (and the parent process kills a worker
   that outlives both, :func:`grader.cluster.isolated`);
 * output is bounded as it arrives (characters and messages per cell and per notebook), so no
