@@ -40,7 +40,6 @@ Usage (from the repository root)::
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import subprocess
 import sys
@@ -127,7 +126,7 @@ def instrument(meter: Meter) -> None:
     execute._BoundedClient.execute_cell = timed_execute_cell
 
 
-def grade_one(lesson: str, root: Path, meter: Meter, template_path: str) -> dict[str, float]:
+def grade_one(lesson: str, root: Path, meter: Meter, use_template: bool) -> dict[str, float]:
     """Grade ``perfect``'s notebook of ``lesson`` step by step; CPU seconds per step."""
     workdir, submissions = root / "work", root / "submissions"
     shutil.copytree(course.EXAMPLES / STUDENT / lesson, submissions / STUDENT / lesson)
@@ -142,6 +141,8 @@ def grade_one(lesson: str, root: Path, meter: Meter, template_path: str) -> dict
     with course.gradebook(workdir) as gb:
         gb.update_or_create_student(STUDENT)
     level, cgroups, how = sandbox.detect(config.limits().memory_bytes)
+    template_path = execute._template_here(level, execute._uses_torch(spec))[0] \
+        if use_template else ""
     isolation = Isolation(level, tuple(sandbox.read_only_view()), cgroups, how, template_path)
     run_root = Path(tempfile.mkdtemp(prefix=".run-", dir=workdir))
     task = Task(STUDENT, lesson, submissions / STUDENT / lesson / f"{lesson}.ipynb",
@@ -254,20 +255,18 @@ def main(argv: list[str] | None = None) -> int:
     meter = Meter()
     instrument(meter)
     rows = {}
-    kernels, started = "each kernel a new interpreter", None
-    if not args.no_template and sandbox.detect()[0] == sandbox.BUBBLEWRAP:
-        started = template.Template.start(dict(os.environ, **execute.KERNEL_ENV))
+    use_template = not args.no_template and sandbox.detect()[0] == sandbox.BUBBLEWRAP
+    with tempfile.TemporaryDirectory(prefix="breakdown-") as tmp:
+        for lesson in lessons:
+            rows[lesson] = grade_one(lesson, Path(tmp) / lesson, meter, use_template)
+            print(f"{lesson}: {sum(rows[lesson][c] for c in COLUMNS):.2f} CPU-s", flush=True)
+    starts = {("with torch" if torch else "without torch"): template_cpu(started)
+              for torch, (started, _) in execute.TEMPLATES.items() if started is not None}
+    kernels = "each kernel a new interpreter"
+    if starts:
         kernels = ("each kernel forked from a template with the lessons' libraries imported "
-                   f"(its start, once per machine and run: {template_cpu(started):.2f} CPU-s)")
-    try:
-        with tempfile.TemporaryDirectory(prefix="breakdown-") as tmp:
-            for lesson in lessons:
-                rows[lesson] = grade_one(lesson, Path(tmp) / lesson, meter,
-                                         started.path if started else "")
-                print(f"{lesson}: {sum(rows[lesson][c] for c in COLUMNS):.2f} CPU-s", flush=True)
-    finally:
-        if started is not None:
-            started.close()
+                   "(their start, once per machine and run: "
+                   + ", ".join(f"{k} {v:.2f} CPU-s" for k, v in sorted(starts.items())) + ")")
     start = interpreter_start()
     body = "\n".join([
         "Command: `python benchmarks/grading_breakdown.py"

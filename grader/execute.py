@@ -168,7 +168,7 @@ def grade_job(job: Job, source_db: bytes) -> Outcome:
     outlives the hard limit; whatever the kernel left behind is removed here.
     """
     level, cgroups, how = _isolation_here(job.limits.memory_bytes)
-    template_path, started = _template_here(level)
+    template_path, started = _template_here(level, _uses_torch(job.spec))
     how += f"; {started}" if started else ""
     root = job_folder()
     task = Task(job.student, job.lesson, root / "submission" / f"{job.lesson}.ipynb",
@@ -228,27 +228,35 @@ def _isolation_here(memory_bytes: int) -> tuple[str, bool, str]:
         return _DETECTED[memory_bytes]
 
 
-_TEMPLATE: list[tuple[str, str]] = []
+# torch or not -> (the template, or None where it failed, and how kernels start)
+TEMPLATES: dict[bool, tuple[template.Template | None, str]] = {}
 
 
-def _template_here(level: str) -> tuple[str, str]:
-    """``(socket, description)`` of this process's kernel template, started on first use; no
-    socket where kernels are not in bubblewrap or the template failed (the description says
-    why)."""
+def _template_here(level: str, torch: bool) -> tuple[str, str]:
+    """``(socket, description)`` of this process's kernel template with (``torch``) or without
+    torch, started on first use; no socket where kernels are not in bubblewrap or the template
+    failed (the description says why)."""
     if level != sandbox.BUBBLEWRAP:
         return "", ""
     with _DETECTING:
-        if not _TEMPLATE:
-            environ = dict(os.environ, **KERNEL_ENV)
+        if torch not in TEMPLATES:
+            modules = template.TORCH if torch else template.BASE
             try:
-                started = template.Template.start(environ)
+                started = template.Template.start(dict(os.environ, **KERNEL_ENV), modules)
             except OSError as exc:
-                _TEMPLATE.append(("", f"each kernel a new interpreter ({exc})"))
+                TEMPLATES[torch] = (None, f"each kernel a new interpreter ({exc})")
             else:
                 atexit.register(started.close)
-                _TEMPLATE.append((started.path, "kernels forked from a template with the "
-                                                "lessons' libraries imported"))
-        return _TEMPLATE[0]
+                TEMPLATES[torch] = (started, "kernels forked from a template with the lessons' "
+                                             "libraries imported")
+        started, description = TEMPLATES[torch]
+        return (started.path if started else ""), description
+
+
+def _uses_torch(spec: LessonSpec) -> bool:
+    """Whether the lesson's given cells or tests use torch (then its template imports it)."""
+    texts = [cell["source"] for cell in spec.cells.values()] + list(spec.source_texts.values())
+    return any(word in text for text in texts for word in ("torch", "minnas.data", "minnas.train"))
 
 
 @functools.cache

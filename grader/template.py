@@ -47,14 +47,16 @@ import socket
 import struct
 import sys
 
-# What the lessons' setup cells and tests import (and the kernel itself).
-PRELOAD = ("ipykernel.kernelapp", "ipykernel.ipkernel", "numpy", "scipy.linalg",
-           "scipy.optimize", "scipy.special", "scipy.stats", "scipy.spatial.distance",
-           "sklearn.datasets", "sklearn.gaussian_process", "sklearn.linear_model",
-           "sklearn.metrics", "sklearn.model_selection", "sklearn.neighbors", "sklearn.tree",
-           "matplotlib.pyplot", "matplotlib_inline.backend_inline", "torch",
-           "torch.nn.functional", "tqdm.auto", "minnas.foundations", "minnas.hpo", "minnas.nas",
-           "minnas.data", "minnas.train", "minnas.plot")
+# What the lessons' setup cells and tests import (and the kernel itself). Two templates: torch
+# doubles a process's private memory (140 to 260 MB), which every fork of a kernel copies the
+# page tables of, so the lessons that do not use it get a template without it.
+BASE = ("ipykernel.kernelapp", "ipykernel.ipkernel", "numpy", "scipy.linalg", "scipy.optimize",
+        "scipy.special", "scipy.stats", "scipy.spatial.distance", "sklearn.datasets",
+        "sklearn.gaussian_process", "sklearn.linear_model", "sklearn.metrics",
+        "sklearn.model_selection", "sklearn.neighbors", "sklearn.tree", "matplotlib.pyplot",
+        "matplotlib_inline.backend_inline", "tqdm.auto", "minnas.foundations", "minnas.hpo",
+        "minnas.plot")
+TORCH = (*BASE, "torch", "torch.nn.functional", "minnas.data", "minnas.train", "minnas.nas")
 # The holder: PID 1 of the notebook's PID namespace (bubblewrap --as-pid-1). It waits for the
 # kernel to be adopted (the process that forked it exits), then reaps what the kernel leaves and
 # exits with the kernel's status. No signal handler: from inside the namespace, a signal to
@@ -98,13 +100,13 @@ _CAPABILITY_VERSION_3 = 0x20080522
 
 # -- the template (its own process) ----------------------------------------------------------
 
-def serve(path: str, alive_fd: int) -> None:
-    """Import :data:`PRELOAD`, then fork a joiner for each connection to the socket ``path``,
+def serve(path: str, alive_fd: int, modules: list[str]) -> None:
+    """Import ``modules``, then fork a joiner for each connection to the socket ``path``,
     until ``alive_fd`` (a pipe from the process that started the template) closes."""
     import importlib
     import shutil
 
-    for name in PRELOAD:
+    for name in modules:
         try:
             importlib.import_module(name)
         except Exception:  # noqa: BLE001 - a module missing here is imported by the kernel
@@ -310,8 +312,9 @@ class Template:
         self.path, self.process, self._alive_fd = path, process, alive_fd
 
     @classmethod
-    def start(cls, environ: dict[str, str], timeout: float = 120) -> Template:
-        """Start a template that imports its modules with the environment a kernel started from
+    def start(cls, environ: dict[str, str], modules: tuple[str, ...] = BASE,
+              timeout: float = 120) -> Template:
+        """Start a template that imports ``modules`` with the environment a kernel started from
         ``environ`` would have (the thread variables above all), and check that it can put a
         kernel in a sandbox; :exc:`OSError` with the reason if not."""
         import subprocess
@@ -325,7 +328,8 @@ class Template:
         env["TMPDIR"] = folder
         read_end, write_end = os.pipe()
         process = subprocess.Popen(
-            [sys.executable, os.path.abspath(__file__), path, str(read_end)], env=env, cwd="/",
+            [sys.executable, os.path.abspath(__file__), path, str(read_end), ",".join(modules)],
+            env=env, cwd="/",
             pass_fds=(read_end,), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, start_new_session=True)
         os.close(read_end)
@@ -435,6 +439,7 @@ def _children(pid: int) -> list[int]:
 
 
 if __name__ == "__main__":
-    # Started by Template.start as `python template.py SOCKET FD`: its folder is not a package.
+    # Started by Template.start as `python template.py SOCKET FD MODULES`: its folder is not
+    # a package.
     sys.path.pop(0)
-    serve(sys.argv[1], int(sys.argv[2]))
+    serve(sys.argv[1], int(sys.argv[2]), sys.argv[3].split(","))
