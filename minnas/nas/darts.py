@@ -560,6 +560,7 @@ def search(
     arch_weight_decay: float = 1e-3,
     second_order: bool = False,
     warmup_epochs: int = 0,
+    model: Network | None = None,
     seed: int = 0,
     progress: bool = False,
 ) -> SearchResult:
@@ -569,17 +570,28 @@ def search(
     The weights use SGD with momentum and a cosine learning-rate schedule, as in the paper; in
     the second-order variant ``xi`` equals the current weight learning rate. During the first
     ``warmup_epochs`` only the weights train, so that ``alpha`` is not judged on an untrained
-    supernet (a common remedy for the early advantage of parameter-free operations).
+    supernet (a common remedy for the early advantage of parameter-free operations);
+    ``warmup_epochs = epochs`` trains the weights of a fixed ``alpha``.
+
+    ``model`` warm-starts the search: instead of a new supernet (random weights, near-uniform
+    ``alpha``) it continues from the given one, which it trains in place; its shape settings
+    (``C``, ``n_cells``, ``n_nodes``, ``primitives``) are then its own and those arguments are
+    ignored. :mod:`minnas.nas.metanas` starts from a meta-learned supernet this way.
 
     The weights train on ``data``'s training split, ``alpha`` on its validation split; the
     test split is left for judging the derived network. Returns a :class:`SearchResult`.
     """
     epochs = check_int(epochs, "epochs", low=1)
-    warmup_epochs = check_int(warmup_epochs, "warmup_epochs", 0, epochs - 1)
+    warmup_epochs = check_int(warmup_epochs, "warmup_epochs", 0, epochs)
     seed_everything(seed)
     train = data.loader("train", batch_size, seed=seed)
     val = data.loader("val", batch_size, seed=seed + 1)
-    model = Network(data.in_channels, data.n_classes, C, n_cells, n_nodes, primitives, data.dim)
+    if model is None:
+        model = Network(data.in_channels, data.n_classes, C, n_cells, n_nodes, primitives,
+                        data.dim)
+    elif not isinstance(model, Network):
+        raise ValueError(f"model must be a darts.Network to warm-start from, got "
+                         f"{type(model).__name__}")
     w_optimizer = torch.optim.SGD(model.weight_parameters(), lr=w_lr, momentum=w_momentum,
                                   weight_decay=w_weight_decay)
     steps_per_epoch = len(train)
