@@ -1,4 +1,10 @@
-r"""A pretrained Once-for-All supernet for lesson 10, shipped with its recipe and checksum.
+r"""Pretrained supernets for lessons 10 and 11, shipped with their recipes and checksums.
+
+Lesson 11's meta-learned DARTS supernet (MetaNAS, :mod:`minnas.nas.metanas`) is shipped the same
+way as lesson 10's, below: ``metanas_mnist1d.pt`` (:data:`METANAS_PATH`), made by
+:func:`train_metanas` with :data:`METANAS` from :func:`~minnas.nas.metanas.meta_train` on the
+meta-training pool of ``task_pools(seed=0)`` on one thread, read by :func:`load_metanas` and
+checked against :data:`METANAS_SHA256`; ``--model metanas`` on the command line retrains it.
 
 Progressive shrinking (:func:`minnas.nas.ofa.train_supernet`) takes over a minute on a CPU, too
 long to repeat in every lesson run. So the package ships the result, ``ofa_mnist1d.pt`` next to
@@ -26,6 +32,7 @@ Retrain (on one thread)::
     python -m minnas.nas.pretrained --check     # retrain into a temporary file, compare with SHA256
     python -m minnas.nas.pretrained             # retrain, write ofa_mnist1d.pt, print its sha256
     python -m minnas.nas.pretrained --out PATH  # retrain and write PATH instead
+    python -m minnas.nas.pretrained --model metanas --check   # the same for lesson 11's
 
 Determinism: the training is bit-for-bit reproducible on the course machine: ``--check``
 reproduced :data:`SHA256` exactly. Everything random is seeded (initialisation, batch order,
@@ -52,10 +59,13 @@ from pathlib import Path
 import torch
 
 from minnas.data import Splits, load_mnist1d
+from minnas.nas import darts, metanas
 from minnas.nas.ofa import OFANetwork, OFASpace, recalibrate_bn, subnet_accuracy, train_supernet
+from minnas.train import evaluate
 
 __all__ = ["PATH", "SHA256", "SEED", "EPOCHS", "DATA", "N_CALIB", "load_ofa", "train",
-           "save_checkpoint", "load_checkpoint", "sha256", "main"]
+           "save_checkpoint", "load_checkpoint", "sha256", "METANAS_PATH", "METANAS_SHA256",
+           "METANAS", "load_metanas", "train_metanas", "main"]
 
 #: The shipped checkpoint, next to this module (package data).
 PATH = Path(__file__).with_name("ofa_mnist1d.pt")
@@ -73,6 +83,26 @@ DATA = dict(seed=0)
 N_CALIB = 1000
 
 
+#: Lesson 11's meta-learned supernet (package data).
+METANAS_PATH = Path(__file__).with_name("metanas_mnist1d.pt")
+#: SHA-256 of :data:`METANAS_PATH`.
+METANAS_SHA256 = "3e90cbed9483a27feb0d163df9ed1c21b2bcd9c58a000bc1abe83559d0e63d71"
+#: Arguments of :func:`minnas.nas.metanas.meta_train` (the rest at their defaults), on the
+#: default :class:`~minnas.nas.metanas.TaskDistribution` of the meta-training pool.
+METANAS = dict(iterations=300, seed=0)
+
+
+def _verified(path: Path, recorded: str) -> Path:
+    """``path``, after checking that its SHA-256 is ``recorded``."""
+    digest = sha256(path)
+    if digest != recorded:
+        raise ValueError(f"{path} has SHA-256 {digest}, but minnas.nas.pretrained records "
+                         f"{recorded}; the file is corrupted or was changed. Restore it from "
+                         "the package, or retrain it with `python -m minnas.nas.pretrained` "
+                         "and update the recorded digest to the one it prints")
+    return path
+
+
 def load_ofa(verify: bool = True) -> OFANetwork:
     """The shipped supernet (largest subnet active, eval mode).
 
@@ -86,14 +116,36 @@ def load_ofa(verify: bool = True) -> OFANetwork:
     ValueError
         If ``verify`` and the checksum differs: the file is corrupted or was changed.
     """
-    if verify:
-        digest = sha256(PATH)
-        if digest != SHA256:
-            raise ValueError(f"{PATH} has SHA-256 {digest}, but minnas.nas.pretrained records "
-                             f"{SHA256}; the file is corrupted or was changed. Restore it from "
-                             "the package, or retrain it with `python -m minnas.nas.pretrained` "
-                             "and update SHA256 to the digest it prints")
-    return load_checkpoint(PATH)
+    return load_checkpoint(_verified(PATH, SHA256) if verify else PATH)
+
+
+def load_metanas(verify: bool = True) -> darts.Network:
+    """Lesson 11's meta-learned supernet :math:`\\theta^*` (5-way tasks); ``verify`` as in
+    :func:`load_ofa`."""
+    path = _verified(METANAS_PATH, METANAS_SHA256) if verify else METANAS_PATH
+    data = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(data, dict) or set(data) != {"n_classes", "state_dict"}:
+        raise ValueError(f"{path} is not a MetaNAS checkpoint (expected n_classes, state_dict)")
+    model = metanas.supernet(int(data["n_classes"]))
+    model.load_state_dict(data["state_dict"])
+    return model
+
+
+def train_metanas(path: str | Path, progress: bool = False) -> darts.Network:
+    """The recipe of :data:`METANAS_PATH`: meta-train on one thread, write ``path``."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        (X, y), _ = metanas.task_pools()
+        model = metanas.meta_train(metanas.TaskDistribution(X, y), **METANAS,
+                                   progress=progress).model
+    finally:
+        torch.set_num_threads(threads)
+    buffer = io.BytesIO()  # through a buffer, as save_checkpoint, so the bytes name no file
+    torch.save({"n_classes": model.classifier.out_features, "state_dict": model.state_dict()},
+               buffer)
+    Path(path).write_bytes(buffer.getvalue())
+    return model
 
 
 def train(path: str | Path, progress: bool = False) -> OFANetwork:
@@ -145,35 +197,54 @@ def _accuracies(ofa: OFANetwork, data: Splits) -> tuple[float, float]:
                  for arch in (ofa.space.largest(), ofa.space.smallest()))
 
 
+def _metanas_accuracy(model: darts.Network, n_tasks: int = 5) -> float:
+    """Mean test accuracy of the supernet on held-out tasks after 10 adaptation steps."""
+    _, (X, y) = metanas.task_pools()
+    tasks = metanas.TaskDistribution(X, y)
+    return sum(evaluate(metanas.adapt(model, tasks.sample(s), 10).model,
+                        tasks.sample(s).tensors("test")) for s in range(n_tasks)) / n_tasks
+
+
 def main(argv: list[str] | None = None) -> int:
-    """``python -m minnas.nas.pretrained [--check | --out PATH] [--quiet]``."""
+    """``python -m minnas.nas.pretrained [--model {ofa,metanas}] [--check | --out PATH]
+    [--quiet]``."""
     parser = argparse.ArgumentParser(prog="python -m minnas.nas.pretrained",
-                                     description="Retrain the shipped OFA supernet.")
+                                     description="Retrain a shipped supernet.")
+    parser.add_argument("--model", choices=("ofa", "metanas"), default="ofa",
+                        help="lesson 10's OFA supernet (default) or lesson 11's MetaNAS one")
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--check", action="store_true",
-                       help="retrain into a temporary file and compare its SHA-256 with SHA256")
-    group.add_argument("--out", type=Path, default=PATH, metavar="PATH",
+                       help="retrain into a temporary file and compare its SHA-256 with the "
+                            "recorded one")
+    group.add_argument("--out", type=Path, metavar="PATH",
                        help="where to write the checkpoint (default: the shipped one)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
+    ofa = args.model == "ofa"
+    shipped, recorded = (PATH, SHA256) if ofa else (METANAS_PATH, METANAS_SHA256)
     with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "ofa_mnist1d.pt" if args.check else args.out
+        out = Path(tmp) / shipped.name if args.check else (args.out or shipped)
         start, cpu = time.perf_counter(), time.process_time()
-        ofa = train(out, progress=not args.quiet)
+        model = (train if ofa else train_metanas)(out, progress=not args.quiet)
         seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
         digest = sha256(out)
         size = out.stat().st_size
-    largest, smallest = _accuracies(ofa, load_mnist1d(**DATA))
-    print(f"trained in {seconds:.1f} s wall, {cpu:.1f} s CPU (1 thread); validation accuracy: "
-          f"largest {largest:.3f}, smallest {smallest:.3f}")
+    if ofa:
+        largest, smallest = _accuracies(model, load_mnist1d(**DATA))
+        quality = f"validation accuracy: largest {largest:.3f}, smallest {smallest:.3f}"
+    else:
+        quality = (f"held-out tasks' test accuracy after 10 steps: "
+                   f"{_metanas_accuracy(model):.3f}")
+    print(f"trained in {seconds:.1f} s wall, {cpu:.1f} s CPU (1 thread); {quality}")
     print(f"sha256   {digest}")
     if args.check:
-        same = digest == SHA256
-        print(f"recorded {SHA256}")
-        print("matches SHA256" if same else "DIFFERS from SHA256: another CPU, thread count or "
-              "PyTorch build? Compare the accuracies above with benchmarks/RESULTS.md")
+        same = digest == recorded
+        print(f"recorded {recorded}")
+        print("matches the recorded digest" if same else "DIFFERS from the recorded digest: "
+              "another CPU, thread count or PyTorch build? Compare the accuracies above with "
+              "benchmarks/RESULTS.md")
         return 0 if same else 1
-    print(f"wrote {out} ({size / 1e3:.0f} kB); set SHA256 = {digest!r}")
+    print(f"wrote {out} ({size / 1e3:.0f} kB); record its digest {digest!r}")
     return 0
 
 
