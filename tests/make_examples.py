@@ -154,6 +154,28 @@ def recalibrate(net, X, batch_size=250):
             net(batch)
     return net.eval()
 '''},
+    # Reptile that hands the meta-parameters themselves to adapt: an adapt that changes its input
+    # in place (as an optimiser does) then moves theta before the meta-update.
+    "11_meta_nas": {"reptile": '''\
+def reptile(theta, sample_task, adapt, iterations, meta_batch=1, epsilon=1.0, frozen=()):
+    if iterations < 1 or meta_batch < 1 or not 0 <= epsilon <= 1 or set(frozen) - set(theta):
+        raise ValueError("bad arguments")
+    theta = {name: p.detach().clone() for name, p in theta.items()}
+    learned = [name for name in theta if name not in frozen]
+    history = []
+    for t in range(iterations):
+        step = epsilon * (1 - t / iterations)
+        phis = [adapt(theta, sample_task()) for _ in range(meta_batch)]
+        if any(set(phi) != set(theta) for phi in phis):
+            raise ValueError("adapt returned other names")
+        history.append(float(np.mean([sum(((phi[n] - theta[n]) ** 2).sum() for n in learned) ** 0.5
+                                      for phi in phis])))
+        with torch.no_grad():
+            for name in learned:
+                mean = torch.stack([phi[name].detach() for phi in phis]).mean(dim=0)
+                theta[name] = theta[name] + step * (mean - theta[name])
+    return theta, history
+'''},
 }
 
 STUDENTS = ("perfect", "partial", "blank", "broken")

@@ -23,22 +23,22 @@ EXPECTED_SCORES = {
     "perfect": {"01_least_squares": 10, "02_newton": 10, "03_entropy": 10,
                 "04_hyperparameter_search": 14, "05_bayesian_optimization": 14,
                 "06_warm_starting": 14, "07_darts": 14, "08_fbnet": 14, "09_mnasnet": 14,
-                "10_once_for_all": 14},
+                "10_once_for_all": 14, "11_meta_nas": 14},
     "partial": {"01_least_squares": 7, "02_newton": 8, "03_entropy": 9,
                 "04_hyperparameter_search": 12, "05_bayesian_optimization": 11,
                 "06_warm_starting": 12, "07_darts": 12, "08_fbnet": 13, "09_mnasnet": 12,
-                "10_once_for_all": 11},
+                "10_once_for_all": 11, "11_meta_nas": 10},
     "blank": {"01_least_squares": 0, "02_newton": 0, "03_entropy": 0,
               "04_hyperparameter_search": 0, "05_bayesian_optimization": 0,
               "06_warm_starting": 0, "07_darts": 0, "08_fbnet": 0, "09_mnasnet": 0,
-              "10_once_for_all": 0},
+              "10_once_for_all": 0, "11_meta_nas": 0},
     "broken": {"01_least_squares": 8, "02_newton": 7, "03_entropy": 7,
                "04_hyperparameter_search": 12, "05_bayesian_optimization": 12,
                "06_warm_starting": 13, "07_darts": 12, "08_fbnet": 13, "09_mnasnet": 10,
-               "10_once_for_all": 11},
+               "10_once_for_all": 11, "11_meta_nas": 11},
 }
 # Autograded points only: the reflection answers of perfect, partial and broken wait for a person.
-EXPECTED_TOTALS = {"perfect": 128.0, "partial": 107.0, "blank": 0.0, "broken": 105.0}
+EXPECTED_TOTALS = {"perfect": 142.0, "partial": 117.0, "blank": 0.0, "broken": 116.0}
 
 # `graded`, the one autograde run of the class that the whole session shares, is in conftest.py.
 

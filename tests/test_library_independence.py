@@ -1,10 +1,10 @@
-"""The grades of lessons 07-10 do not depend on how `minnas` draws its random numbers.
+"""The grades of lessons 07-11 do not depend on how `minnas` draws its random numbers.
 
 The lessons' experiments use the library, and the library will be refactored. If a test cell
 depended on the library's internals (down to the order of its random draws), a refactor would
 silently change grades. Here a copy of the library with several stochastic functions rewritten
 to draw the same distributions in another order is put in front of the installed one, the sample
-class's partial students of lessons 07-10 are run against it, and every score must
+class's partial students of lessons 07-11 are run against it, and every score must
 be what it is with the real library.
 """
 
@@ -25,7 +25,7 @@ import minnas
 from grader.course import EXAMPLES, SOLUTIONS
 from test_grading import EXPECTED_SCORES
 
-LESSONS = ["07_darts", "08_fbnet", "09_mnasnet", "10_once_for_all"]
+LESSONS = ["07_darts", "08_fbnet", "09_mnasnet", "10_once_for_all", "11_meta_nas"]
 # The partial student: the perfect one but for one exercise, so a score that moved for either
 # moves for this one too, and a mistake that a draw order alone catches shows here.
 STUDENTS = ["partial"]
