@@ -1,4 +1,5 @@
-"""minnas.nas.pretrained: the shipped OFA supernet matches its checksum, loads, and is accurate.
+"""minnas.nas.pretrained: the shipped OFA supernet matches its checksum, loads, and is accurate;
+a changed copy of either shipped supernet (OFA, MetaNAS) is refused.
 
 The recipe itself (``python -m minnas.nas.pretrained --check``, about 80 s) is not run here.
 """
@@ -44,13 +45,18 @@ def test_largest_and_smallest_subnets_are_accurate(ofa):
     assert subnet_accuracy(ofa, space.smallest(), data, recalibrate=False) < 0.5
 
 
-def test_a_corrupted_copy_is_refused(tmp_path, monkeypatch):
-    copy = tmp_path / "ofa_mnist1d.pt"
-    shutil.copy(pretrained.PATH, copy)
+@pytest.mark.parametrize("path, digest, load", [("PATH", "SHA256", "load_ofa"),
+                                                 ("METANAS_PATH", "METANAS_SHA256",
+                                                  "load_metanas")])
+def test_a_corrupted_copy_is_refused(tmp_path, monkeypatch, path, digest, load):
+    shipped = getattr(pretrained, path)
+    copy = tmp_path / shipped.name
+    shutil.copy(shipped, copy)
     data = bytearray(copy.read_bytes())
     data[len(data) // 2] ^= 0xFF
     copy.write_bytes(bytes(data))
-    monkeypatch.setattr(pretrained, "PATH", copy)
-    with pytest.raises(ValueError, match=f"ofa_mnist1d.pt has SHA-256 {sha256(copy)}, but "
-                                         f"minnas.nas.pretrained records {pretrained.SHA256}"):
-        pretrained.load_ofa()
+    monkeypatch.setattr(pretrained, path, copy)
+    with pytest.raises(ValueError, match=f"{shipped.name} has SHA-256 {sha256(copy)}, but "
+                                         f"minnas.nas.pretrained records "
+                                         f"{getattr(pretrained, digest)}"):
+        getattr(pretrained, load)()

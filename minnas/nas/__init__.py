@@ -7,5 +7,6 @@
 - :mod:`minnas.nas.mnasnet` -- MnasNet: factorised space, REINFORCE controller, latency reward.
 - :mod:`minnas.nas.ofa` -- Once-for-All: elastic supernet, progressive shrinking.
 - :mod:`minnas.nas.ofa_search` -- Once-for-All: accuracy predictor, search under constraints.
-- :mod:`minnas.nas.pretrained` -- the trained Once-for-All supernet of lesson 10.
+- :mod:`minnas.nas.metanas` -- MetaNAS: Reptile over DARTS tasks, warm-started DARTS.
+- :mod:`minnas.nas.pretrained` -- the trained supernets of lessons 10 (OFA) and 11 (MetaNAS).
 """
