@@ -271,8 +271,8 @@ def meta_train(tasks: TaskDistribution, *, iterations: int = 300, meta_batch: in
     """Reptile over DARTS (MetaNAS, first order): ``iterations`` meta-updates (3), each after
     adapting (1) to ``meta_batch`` tasks for ``k`` steps; ``epsilon`` is annealed linearly
     from its value to 0. ``include_alpha=False`` meta-learns the weights of a supernet whose
-    ``alpha`` stays at its start. Task ``i`` of iteration ``t`` is ``tasks.sample`` of a seed
-    drawn from ``seed``."""
+    ``alpha`` stays at its start. ``model`` (default: ``supernet(tasks.n_way, seed=seed)``) is
+    meta-trained in place. The tasks are ``tasks.sample`` of seeds drawn from ``seed``."""
     iterations = check_int(iterations, "iterations", low=1)
     meta_batch = check_int(meta_batch, "meta_batch", low=1)
     theta = supernet(tasks.n_way, seed=seed) if model is None else model
