@@ -163,7 +163,7 @@ def sample_task(X: np.ndarray, y: np.ndarray, n_way: int, k_shot: int, n_query: 
     return Splits("task", *tensors, n_classes=n_way)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # it holds arrays: compared and hashed by identity
 class TaskDistribution:
     r""":math:`p(\mathcal T)`: N-way K-shot tasks from one pool of samples.
 

@@ -141,10 +141,7 @@ def train_metanas(path: str | Path, progress: bool = False) -> darts.Network:
                                    progress=progress).model
     finally:
         torch.set_num_threads(threads)
-    buffer = io.BytesIO()  # through a buffer, as save_checkpoint, so the bytes name no file
-    torch.save({"n_classes": model.classifier.out_features, "state_dict": model.state_dict()},
-               buffer)
-    Path(path).write_bytes(buffer.getvalue())
+    _save({"n_classes": model.classifier.out_features, "state_dict": model.state_dict()}, path)
     return model
 
 
@@ -169,10 +166,15 @@ def train(path: str | Path, progress: bool = False) -> OFANetwork:
 def save_checkpoint(ofa: OFANetwork, path: str | Path) -> None:
     """Write the supernet's weights and its space (as JSON) with ``torch.save``.
 
-    Saved through a buffer: ``torch.save`` to a file names the archive's folder after the file,
-    so the bytes (and :func:`sha256`) would depend on the file name."""
+    Saved through a buffer (:func:`_save`)."""
+    _save({"space": json.dumps(asdict(ofa.space)), "state_dict": ofa.state_dict()}, path)
+
+
+def _save(checkpoint: dict, path: str | Path) -> None:
+    """``torch.save`` through a buffer: saved to a file, the archive's folder is named after the
+    file, so the bytes (and :func:`sha256`) would depend on the file name."""
     buffer = io.BytesIO()
-    torch.save({"space": json.dumps(asdict(ofa.space)), "state_dict": ofa.state_dict()}, buffer)
+    torch.save(checkpoint, buffer)
     Path(path).write_bytes(buffer.getvalue())
 
 
