@@ -185,6 +185,18 @@ def test_history_supports_plots_of_posterior_and_acquisition():
     np.testing.assert_allclose(ei, expected_improvement(mean, std, step.best))
 
 
+@pytest.mark.parametrize("prior_mean", ["max", "mean", 3.0])
+def test_the_gp_of_each_step_uses_the_chosen_prior_mean(prior_mean):
+    obj = branin()
+    opt = BayesianOptimizer(obj.space, n_initial=5, prior_mean=prior_mean, seed=0)
+    run(opt, obj, 7)
+    y = np.asarray(opt.func_vals[:6])  # what the GP of the last step was fitted to
+    expected = {"max": y.max(), "mean": y.mean()}.get(prior_mean, prior_mean)
+    assert opt.gp_.prior_mean == prior_mean
+    assert opt.gp_.y_mean_ == pytest.approx(expected)
+    assert BayesianOptimizer(obj.space).prior_mean == "max"  # the default
+
+
 def test_acquisition_gradient_used_by_the_polish_matches_finite_differences():
     obj = branin()
     opt = BayesianOptimizer(obj.space, n_initial=8, seed=3)
@@ -215,6 +227,8 @@ def test_errors_on_bad_input():
         BayesianOptimizer(obj.space, n_initial=0)
     with pytest.raises(ValueError, match="Space"):
         BayesianOptimizer({"x": Real(0, 1)})
+    with pytest.raises(ValueError, match="prior_mean"):
+        BayesianOptimizer(obj.space, prior_mean="median")
     opt = BayesianOptimizer(obj.space, seed=0)
     with pytest.raises(ValueError, match="no evaluations"):
         opt.result  # noqa: B018 - reading the property is what raises

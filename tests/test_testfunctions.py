@@ -20,14 +20,25 @@ def point(*xs):
     (tf.rosenbrock(5), [(1,) * 5]),
     (tf.ackley(1), [(0,)]),
     (tf.ackley(3), [(0, 0, 0)]),
+    (tf.camel(), [(0.0898, -0.7126), (-0.0898, 0.7126)]),
+    (tf.hartmann3(), [(0.114614, 0.555649, 0.852547)]),
+    (tf.levy(2), [(1, 1)]),
+    (tf.levy(5), [(1,) * 5]),
+    (tf.styblinski_tang(1), [(-2.903534,)]),
+    (tf.styblinski_tang(4), [(-2.903534,) * 4]),
+    (tf.michalewicz(2), [(2.202906, np.pi / 2)]),
+    (tf.dixon_price(4), [tuple(2.0 ** (-(2**i - 2) / 2**i) for i in range(1, 5))]),
+    (tf.griewank(3), [(0, 0, 0)]),
 ], ids=lambda o: getattr(o, "name", ""))
 def test_known_minimum_is_reached_at_the_literature_argmin(objective, argmins):
     for xs in argmins:
         assert objective(point(*xs)) == pytest.approx(objective.minimum, abs=1e-5)
 
 
-@pytest.mark.parametrize("objective", [tf.branin(), tf.hartmann6(), tf.rosenbrock(3),
-                                       tf.ackley(2)], ids=lambda o: o.name)
+@pytest.mark.parametrize("objective", [
+    tf.branin(), tf.hartmann6(), tf.rosenbrock(3), tf.ackley(2), tf.camel(), tf.hartmann3(),
+    tf.levy(4), tf.styblinski_tang(3), tf.michalewicz(5), tf.dixon_price(3), tf.griewank(2),
+], ids=lambda o: o.name)
 def test_no_sampled_point_beats_the_minimum(objective):
     values = [objective(p) for p in objective.space.sample(3000, seed=0)]
     assert min(values) >= objective.minimum - 1e-6
@@ -45,6 +56,65 @@ def test_formulas_at_other_points():
     assert tf.hartmann6()(point(*[0.5] * 6)) < 0
 
 
+def test_local_search_from_many_starts_never_beats_the_minimum():
+    # A stronger check than sampling: L-BFGS-B from 50 random starts finds (nearly) the
+    # published minimum and never a lower value, for the functions whose minimum is numeric.
+    from scipy.optimize import minimize
+
+    for objective in [tf.camel(), tf.hartmann3(), tf.michalewicz(2)]:
+        names = objective.space.names
+        bounds = [(objective.space.dimensions[n].low, objective.space.dimensions[n].high)
+                  for n in names]
+
+        def f(v, objective=objective, names=names):
+            return objective.func(dict(zip(names, v)))
+
+        rng = np.random.default_rng(0)
+        found = min(minimize(f, [rng.uniform(lo, hi) for lo, hi in bounds], method="L-BFGS-B",
+                             bounds=bounds).fun for _ in range(50))
+        assert objective.minimum - 1e-9 <= found <= objective.minimum + 0.05, objective.name
+
+def test_formulas_at_known_points():
+    # Values worked out by hand from the formulas in the module docstring.
+    assert tf.camel()(point(0, 0)) == 0.0
+    assert tf.camel()(point(1, 0)) == pytest.approx(4 - 2.1 + 1 / 3)
+    # w1 = 0, w2 = 1: only the middle term is left, (0 - 1)^2 (1 + 10 sin^2(1))
+    assert tf.levy(2)(point(-3, 1)) == pytest.approx(1 + 10 * np.sin(1) ** 2)
+    assert tf.styblinski_tang(2)(point(0, 0)) == 0.0
+    assert tf.styblinski_tang(1)(point(1)) == pytest.approx(0.5 * (1 - 16 + 5))
+    assert tf.dixon_price(2)(point(1, 0)) == pytest.approx(2 * (0 - 1) ** 2)
+    assert tf.griewank(1)(point(np.pi)) == pytest.approx(np.pi ** 2 / 4000 - np.cos(np.pi) + 1)
+    assert tf.michalewicz(2)(point(0, 0)) == 0.0
+
+
+def test_noisy_adds_seeded_gaussian_noise():
+    base = tf.levy(2)
+    x = point(1, 1)
+    a, b = tf.noisy(base, 0.3, seed=4), tf.noisy(base, 0.3, seed=4)
+    first = [a(x) for _ in range(2000)]
+    assert first[:5] == [b(x) for _ in range(5)]                    # same seed, same values
+    assert first[0] != first[1]                                     # a new draw per call
+    assert np.mean(first) == pytest.approx(0.0, abs=0.03)           # f(x*) = 0, unbiased
+    assert np.std(first) == pytest.approx(0.3, rel=0.05)
+    assert a.minimum == base.minimum and a.space is base.space and "noise" in a.name
+    assert tf.noisy(base, 0.0)(x) == base(x)
+    with pytest.raises(ValueError, match="sd"):
+        tf.noisy(base, -1.0)
+
+
+def test_svm_digits_mixed_space_and_values(svm):
+    mixed = tf.svm_digits_mixed()
+    assert mixed.minimum is None and mixed.space.names == ["kernel", "degree", "C", "gamma"]
+    rbf = {"kernel": "rbf", "degree": 3, "C": 10.0, "gamma": 1e-3}
+    # The rbf kernel ignores the degree and matches svm_digits on the same subsample and folds.
+    assert mixed(rbf) == mixed({**rbf, "degree": 5}) == svm({"C": 10.0, "gamma": 1e-3})
+    assert mixed({**rbf, "kernel": "poly"}) != mixed({**rbf, "kernel": "poly", "degree": 5})
+    with pytest.raises(ValueError):
+        mixed({**rbf, "kernel": "linear"})
+    with pytest.raises(ValueError):
+        mixed({**rbf, "degree": 2.5})
+
+
 def test_objective_validates_its_input():
     with pytest.raises(ValueError, match="lies outside"):
         tf.branin()(point(11.0, 0.0))
@@ -54,6 +124,8 @@ def test_objective_validates_its_input():
         tf.rosenbrock(1)
     with pytest.raises(ValueError, match="d must be an integer >= 1"):
         tf.ackley(0)
+    with pytest.raises(ValueError, match="d must be one of"):
+        tf.michalewicz(3)
 
 
 @pytest.fixture(scope="module")

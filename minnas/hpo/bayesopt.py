@@ -82,7 +82,7 @@ from tqdm.auto import tqdm
 
 from minnas._validation import (as_float_array, check_callable, check_choice, check_int,
                                 check_number)
-from minnas.hpo.gp import KERNELS, GaussianProcess
+from minnas.hpo.gp import KERNELS, GaussianProcess, _check_prior_mean
 from minnas.hpo.search import OptimizeResult, check_value, result_from_history
 from minnas.hpo.space import Categorical, Integer, Space
 
@@ -258,6 +258,9 @@ class BayesianOptimizer:
         The UCB weight.
     initial_design : {"lhs", "sobol", "random"}, default "lhs"
         Latin hypercube, scrambled Sobol' (both from ``scipy.stats.qmc``) or uniform points.
+    prior_mean : {"max", "mean"} or float, default "max"
+        The GP's constant prior mean (:class:`~minnas.hpo.gp.GaussianProcess`): the largest
+        value observed (pessimistic, see the module docstring), their mean, or a number.
     seed : int or numpy.random.Generator, optional
         Same seed (and the same tells), same proposals.
     candidates : sequence of dict, optional
@@ -301,7 +304,7 @@ class BayesianOptimizer:
     def __init__(self, space: Space, acquisition: str = "ei", n_initial: int = 10,
                  kernel: str = "matern52", n_candidates: int = 2000, n_polish: int = 5,
                  n_restarts: int = 2, xi: float = 0.0, kappa: float = 2.0,
-                 initial_design: str = "lhs",
+                 initial_design: str = "lhs", prior_mean: str | float = "max",
                  seed: int | np.random.Generator | None = None,
                  candidates: Sequence[Mapping] | None = None,
                  initial_points: Sequence[Mapping] | None = None) -> None:
@@ -317,6 +320,7 @@ class BayesianOptimizer:
         self.xi = check_number(xi, "xi", low=0)
         self.kappa = check_number(kappa, "kappa", low=0)
         self.initial_design = check_choice(initial_design, "initial_design", INITIAL_DESIGNS)
+        self.prior_mean = _check_prior_mean(prior_mean)
         self._rng = np.random.default_rng(seed)
         self._discrete = any(isinstance(d, (Integer, Categorical))
                              for d in space.dimensions.values())
@@ -419,7 +423,8 @@ class BayesianOptimizer:
     def _fit_gp(self) -> GaussianProcess:
         previous = self.gp_
         gp = GaussianProcess(
-            kernel=self.kernel, normalize_y=True, prior_mean="max", n_restarts=self.n_restarts,
+            kernel=self.kernel, normalize_y=True, prior_mean=self.prior_mean,
+            n_restarts=self.n_restarts,
             seed=int(self._rng.integers(2 ** 32)),
             # Warm start from the last fit: hyperparameters change little between iterations.
             **({} if previous is None else dict(lengthscales=previous.lengthscales_,

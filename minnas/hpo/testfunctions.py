@@ -1,4 +1,4 @@
-r"""Objectives to try optimisers on: four classic test functions with known minima, one real task.
+r"""Objectives to try optimisers on: classic test functions with known minima, and real tasks.
 
 Sources
 -------
@@ -10,6 +10,9 @@ Sources
 - H. H. Rosenbrock, "An automatic method for finding the greatest or least value of a
   function", *The Computer Journal* 3(3), 1960.
 - D. H. Ackley, *A Connectionist Machine for Genetic Hillclimbing*, Kluwer, 1987.
+- M. Jamil and X.-S. Yang, "A literature survey of benchmark functions for global optimization
+  problems", *Int. J. Math. Modelling and Numerical Optimisation* 4(2), 2013: the six-hump
+  camel, Levy, Styblinski-Tang, Michalewicz, Dixon-Price and Griewank functions.
 
 Equations implemented
 ---------------------
@@ -34,7 +37,27 @@ Equations implemented
               - \exp\Big(\tfrac1d \textstyle\sum_i \cos(c x_i)\Big) + a + e,
 
     :math:`a = 20, b = 0.2, c = 2\pi`; :math:`f^\star = 0` at the origin, with many local minima.
-(5) ``svm_digits``: :math:`f(C, \gamma) = 1 - \frac1K \sum_{k=1}^K \mathrm{acc}_k(C, \gamma)`,
+(5) six-hump camel on :math:`x_1 \in [-3, 3]`, :math:`x_2 \in [-2, 2]`:
+    :math:`f(x) = (4 - 2.1 x_1^2 + x_1^4/3) x_1^2 + x_1 x_2 + (4 x_2^2 - 4) x_2^2`,
+    :math:`f^\star = -1.031628` at :math:`\pm(0.089842, -0.712656)`.
+(6) Hartmann-3 on :math:`[0, 1]^3`: equation (2) with the 3-D constants below,
+    :math:`f^\star = -3.862782` at :math:`(0.114614, 0.555649, 0.852547)`.
+(7) Levy on :math:`[-10, 10]^d`, with :math:`w_i = 1 + (x_i - 1)/4`:
+
+    .. math:: f(x) = \sin^2(\pi w_1) + \sum_{i=1}^{d-1} (w_i - 1)^2 \big[1 + 10
+              \sin^2(\pi w_i + 1)\big] + (w_d - 1)^2 \big[1 + \sin^2(2\pi w_d)\big],
+
+    :math:`f^\star = 0` at :math:`(1, \dots, 1)`.
+(8) Styblinski-Tang on :math:`[-5, 5]^d`: :math:`f(x) = \tfrac12 \sum_i (x_i^4 - 16 x_i^2 +
+    5 x_i)`, :math:`f^\star = -39.166166\,d` at :math:`x_i = -2.903534`.
+(9) Michalewicz on :math:`[0, \pi]^d`: :math:`f(x) = -\sum_i \sin(x_i) \sin^{2m}(i x_i^2/\pi)`,
+    :math:`m = 10`: steep ridges and valleys; :math:`f^\star = -1.801303` (d = 2),
+    :math:`-4.687658` (d = 5), :math:`-9.660152` (d = 10).
+(10) Dixon-Price on :math:`[-10, 10]^d`: :math:`f(x) = (x_1 - 1)^2 + \sum_{i=2}^d i\,(2x_i^2 -
+     x_{i-1})^2`, :math:`f^\star = 0` at :math:`x_i = 2^{-(2^i - 2)/2^i}`.
+(11) Griewank on :math:`[-600, 600]^d`: :math:`f(x) = \sum_i x_i^2/4000 - \prod_i
+     \cos(x_i/\sqrt i) + 1`, :math:`f^\star = 0` at the origin.
+(12) ``svm_digits``: :math:`f(C, \gamma) = 1 - \frac1K \sum_{k=1}^K \mathrm{acc}_k(C, \gamma)`,
     the K-fold cross-validated error of an RBF support vector machine on handwritten digits,
     over :math:`C \in [10^{-2}, 10^3]` and :math:`\gamma \in [10^{-5}, 10^{-1}]`, both log-scaled.
 """
@@ -46,10 +69,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from minnas._validation import check_int
-from minnas.hpo.space import Real, Space
+from minnas._validation import check_int, check_number
+from minnas.hpo.space import Categorical, Integer, Real, Space
 
-__all__ = ["Objective", "ackley", "branin", "hartmann6", "rosenbrock", "svm_digits"]
+__all__ = ["Objective", "ackley", "branin", "camel", "dixon_price", "griewank", "hartmann3",
+           "hartmann6", "levy", "michalewicz", "noisy", "rosenbrock", "styblinski_tang",
+           "svm_digits", "svm_digits_mixed"]
 
 
 @dataclass(frozen=True)
@@ -151,9 +176,120 @@ def ackley(d: int = 2) -> Objective:
     return Objective(f"ackley{d}", _box(d, -32.768, 32.768), _ackley, minimum=0.0)
 
 
+# -------------------------------------------------------------------------- six-hump camel
+def _camel(params: dict) -> float:
+    x1, x2 = params["x1"], params["x2"]
+    return float((4 - 2.1 * x1**2 + x1**4 / 3) * x1**2 + x1 * x2 + (4 * x2**2 - 4) * x2**2)
+
+
+def camel() -> Objective:
+    """The six-hump camel, equation (5): 2-D, six local minima, two global of -1.031628."""
+    space = Space({"x1": Real(-3.0, 3.0), "x2": Real(-2.0, 2.0)})
+    return Objective("camel", space, _camel, minimum=-1.0316284535)
+
+
+# ------------------------------------------------------------------------------ Hartmann-3
+_H3_A = np.array([[3.0, 10.0, 30.0], [0.1, 10.0, 35.0], [3.0, 10.0, 30.0], [0.1, 10.0, 35.0]])
+_H3_P = 1e-4 * np.array([[3689, 1170, 2673], [4699, 4387, 7470],
+                         [1091, 8732, 5547], [381, 5743, 8828]])
+
+
+def _hartmann3(params: dict) -> float:
+    x = _vector(params)
+    return float(-_H6_ALPHA @ np.exp(-np.sum(_H3_A * (x - _H3_P) ** 2, axis=1)))  # eq. (6)
+
+
+def hartmann3() -> Objective:
+    """Hartmann-3, equation (6): 3-D on the unit cube, global minimum -3.862782."""
+    return Objective("hartmann3", _box(3, 0.0, 1.0), _hartmann3, minimum=-3.8627821478)
+
+
+# ----------------------------------------------------------------------------------- Levy
+def _levy(params: dict) -> float:
+    w = 1 + (_vector(params) - 1) / 4
+    head = np.sin(np.pi * w[0]) ** 2
+    body = np.sum((w[:-1] - 1) ** 2 * (1 + 10 * np.sin(np.pi * w[:-1] + 1) ** 2))
+    tail = (w[-1] - 1) ** 2 * (1 + np.sin(2 * np.pi * w[-1]) ** 2)
+    return float(head + body + tail)  # eq. (7)
+
+
+def levy(d: int = 4) -> Objective:
+    """Levy in ``d >= 2`` dimensions on [-10, 10]^d, equation (7); minimum 0 at (1, ..., 1)."""
+    d = check_int(d, "d", low=2)
+    return Objective(f"levy{d}", _box(d, -10.0, 10.0), _levy, minimum=0.0)
+
+
+# ------------------------------------------------------------------------ Styblinski-Tang
+_ST_ARGMIN = -2.903534027771177  # the root of 4x^3 - 32x + 5 = 0 in [-5, 0]
+
+
+def _styblinski_tang(params: dict) -> float:
+    x = _vector(params)
+    return float(0.5 * np.sum(x**4 - 16 * x**2 + 5 * x))  # eq. (8)
+
+
+def styblinski_tang(d: int = 4) -> Objective:
+    """Styblinski-Tang in ``d >= 1`` dimensions on [-5, 5]^d, equation (8): 2^d local minima."""
+    d = check_int(d, "d", low=1)
+    minimum = d * 0.5 * (_ST_ARGMIN**4 - 16 * _ST_ARGMIN**2 + 5 * _ST_ARGMIN)
+    return Objective(f"styblinski_tang{d}", _box(d, -5.0, 5.0), _styblinski_tang, minimum)
+
+
+# ----------------------------------------------------------------------------- Michalewicz
+_MICHALEWICZ_MINIMA = {2: -1.8013034101, 5: -4.687658179, 10: -9.660152}
+
+
+def _michalewicz(params: dict) -> float:
+    x = _vector(params)
+    i = np.arange(1, len(x) + 1)
+    return float(-np.sum(np.sin(x) * np.sin(i * x**2 / np.pi) ** 20))  # eq. (9), m = 10
+
+
+def michalewicz(d: int = 5) -> Objective:
+    """Michalewicz (m = 10) on [0, pi]^d, equation (9), for ``d`` in {2, 5, 10}.
+
+    Only those dimensions have a published global minimum (no closed form exists).
+    """
+    d = check_int(d, "d", low=2)
+    if d not in _MICHALEWICZ_MINIMA:
+        raise ValueError(f"d must be one of {sorted(_MICHALEWICZ_MINIMA)} (the dimensions with a "
+                         f"known minimum), got {d}")
+    return Objective(f"michalewicz{d}", _box(d, 0.0, np.pi), _michalewicz,
+                     minimum=_MICHALEWICZ_MINIMA[d])
+
+
+# ----------------------------------------------------------------------------- Dixon-Price
+def _dixon_price(params: dict) -> float:
+    x = _vector(params)
+    i = np.arange(2, len(x) + 1)
+    return float((x[0] - 1) ** 2 + np.sum(i * (2 * x[1:] ** 2 - x[:-1]) ** 2))  # eq. (10)
+
+
+def dixon_price(d: int = 4) -> Objective:
+    """Dixon-Price in ``d >= 2`` dimensions on [-10, 10]^d, equation (10); minimum 0."""
+    d = check_int(d, "d", low=2)
+    return Objective(f"dixon_price{d}", _box(d, -10.0, 10.0), _dixon_price, minimum=0.0)
+
+
+# -------------------------------------------------------------------------------- Griewank
+def _griewank(params: dict) -> float:
+    x = _vector(params)
+    i = np.arange(1, len(x) + 1)
+    return float(np.sum(x**2) / 4000 - np.prod(np.cos(x / np.sqrt(i))) + 1)  # eq. (11)
+
+
+def griewank(d: int = 4) -> Objective:
+    """Griewank in ``d >= 1`` dimensions on [-600, 600]^d, equation (11); minimum 0 at 0.
+
+    A wide bowl covered in small ripples: the bowl is easy, the ripples are noise-like.
+    """
+    d = check_int(d, "d", low=1)
+    return Objective(f"griewank{d}", _box(d, -600.0, 600.0), _griewank, minimum=0.0)
+
+
 # ------------------------------------------------------------------------ a real task: SVM
 def svm_digits(n_samples: int = 500, cv: int = 3, seed: int = 0) -> Objective:
-    """Cross-validated error of an RBF SVM on a subsample of scikit-learn's digits, equation (5).
+    """Cross-validated error of an RBF SVM on a subsample of scikit-learn's digits, equation (12).
 
     The course's real tuning task: cheap (a few milliseconds per call), deterministic, and with
     the typical shape of an HPO landscape: a diagonal ridge of good (C, gamma) pairs, a flat
@@ -175,10 +311,22 @@ def svm_digits(n_samples: int = 500, cv: int = 3, seed: int = 0) -> Objective:
         Over ``{"C": Real(1e-2, 1e3, log=True), "gamma": Real(1e-5, 1e-1, log=True)}``,
         returning ``1 - mean accuracy`` in [0, 1]; ``minimum`` is None.
     """
-    # sklearn is imported here, not at the top, so that `import minnas.hpo` stays light.
+    from sklearn.svm import SVC  # imported here so that `import minnas.hpo` stays light
+
+    X, y, folds = _digits_subsample(n_samples, cv, seed)
+
+    def error(params: dict) -> float:
+        return _cv_error(SVC(C=params["C"], gamma=params["gamma"]), X, y, folds)
+
+    space = Space({"C": Real(1e-2, 1e3, log=True), "gamma": Real(1e-5, 1e-1, log=True)})
+    return Objective(f"svm_digits(n_samples={n_samples}, cv={cv}, seed={seed})", space, error,
+                     minimum=None)
+
+
+def _digits_subsample(n_samples: int, cv: int, seed: int):
+    """A stratified subsample of scikit-learn's digits and shuffled stratified folds (by seed)."""
     from sklearn.datasets import load_digits
-    from sklearn.model_selection import StratifiedKFold, cross_val_score, train_test_split
-    from sklearn.svm import SVC
+    from sklearn.model_selection import StratifiedKFold, train_test_split
 
     cv = check_int(cv, "cv", low=2)
     X, y = load_digits(return_X_y=True)  # 1797 images of 8x8 pixels with values 0..16, 10 classes
@@ -189,12 +337,54 @@ def svm_digits(n_samples: int = 500, cv: int = 3, seed: int = 0) -> Objective:
                                       random_state=seed)
     # Raw pixels (0..16), as in scikit-learn's digits examples: the gamma range then spans
     # "too smooth" (1e-5) through the best region (about 1e-3) to "memorises" (1e-1).
-    folds = StratifiedKFold(n_splits=cv, shuffle=True, random_state=seed)
+    return X, y, StratifiedKFold(n_splits=cv, shuffle=True, random_state=seed)
+
+
+def _cv_error(model, X: np.ndarray, y: np.ndarray, folds) -> float:
+    """``1 - `` the mean cross-validated accuracy of ``model``."""
+    from sklearn.model_selection import cross_val_score
+
+    return float(1.0 - cross_val_score(model, X, y, cv=folds).mean())
+
+
+def svm_digits_mixed(n_samples: int = 500, cv: int = 3, seed: int = 0) -> Objective:
+    """:func:`svm_digits` over a mixed space: the kernel is categorical, the degree an integer.
+
+    The same subsample and folds as :func:`svm_digits` (same arguments), over
+    ``{"kernel": Categorical(["rbf", "poly", "sigmoid"]), "degree": Integer(2, 5),
+    "C": Real(1e-2, 1e3, log=True), "gamma": Real(1e-5, 1e-1, log=True)}``; ``degree`` only
+    matters for the polynomial kernel, as in a real search space with a conditional
+    hyperparameter. ``minimum`` is None.
+    """
+    from sklearn.svm import SVC
+
+    X, y, folds = _digits_subsample(n_samples, cv, seed)
+    space = Space({"kernel": Categorical(["rbf", "poly", "sigmoid"]), "degree": Integer(2, 5),
+                   "C": Real(1e-2, 1e3, log=True), "gamma": Real(1e-5, 1e-1, log=True)})
 
     def error(params: dict) -> float:
-        model = SVC(C=params["C"], gamma=params["gamma"])
-        return float(1.0 - cross_val_score(model, X, y, cv=folds).mean())
+        model = SVC(kernel=params["kernel"], degree=params["degree"], C=params["C"],
+                    gamma=params["gamma"])
+        return _cv_error(model, X, y, folds)
 
-    space = Space({"C": Real(1e-2, 1e3, log=True), "gamma": Real(1e-5, 1e-1, log=True)})
-    return Objective(f"svm_digits(n_samples={n_samples}, cv={cv}, seed={seed})", space, error,
-                     minimum=None)
+    return Objective(f"svm_digits_mixed(n_samples={n_samples}, cv={cv}, seed={seed})", space,
+                     error, minimum=None)
+
+
+# ------------------------------------------------------------------------------- noise
+def noisy(objective: Objective, sd: float, seed: int = 0) -> Objective:
+    r"""``objective`` observed with Gaussian noise: each call returns :math:`f(x) + \varepsilon`.
+
+    :math:`\varepsilon \sim \mathcal N(0, \mathrm{sd}^2)` drawn from a generator seeded once, so
+    the same sequence of calls gives the same values. ``minimum`` is that of the noise-free
+    function: judge an optimiser by ``objective(x)`` at the points it chose, not by the noisy
+    values it saw.
+    """
+    sd = check_number(sd, "sd", low=0)
+    rng = np.random.default_rng(check_int(seed, "seed", low=0))
+
+    def observed(params: dict) -> float:
+        return objective.func(params) + sd * float(rng.standard_normal())
+
+    return Objective(f"{objective.name}+noise({sd:g})", objective.space, observed,
+                     objective.minimum)
