@@ -79,6 +79,28 @@ def test_knn_warm_start_takes_the_best_configs_of_the_nearest_tasks_in_turn():
     assert knn_warm_start(meta, M[target], train, k=1, n_configs=4) == ranked[0, :4].tolist()
 
 
+def test_knn_default_design_is_the_best_configuration_of_each_of_the_3_nearest_tasks():
+    # The defaults chosen on the tuning split (benchmarks/warmstart.py --tune): k = n_configs = 3.
+    meta = synthetic_meta()
+    target, train = 9, [t for t in range(25) if t != 9]
+    M = meta.metafeatures
+    mu, sd = M[train].mean(axis=0), M[train].std(axis=0)
+    nn = NearestNeighbors(n_neighbors=3, metric="manhattan").fit((M[train] - mu) / sd)
+    neighbours = np.asarray(train)[nn.kneighbors(((M[target] - mu) / sd)[None])[1][0]]
+    best = np.argmin(meta.errors[neighbours], axis=1).tolist()
+    assert len(set(best)) == 3  # this example has no shared optimum
+    assert knn_warm_start(meta, M[target], train) == best
+
+
+def test_defaults_are_the_ones_chosen_on_the_tuning_split():
+    import inspect
+
+    knn = inspect.signature(knn_warm_start).parameters
+    assert (knn["k"].default, knn["n_configs"].default) == (3, 3)
+    pmf = PMF()
+    assert (pmf.n_latent, pmf.lam) == (5, 0.1)
+
+
 def test_knn_warm_start_skips_a_configuration_two_neighbours_share():
     meta = synthetic_meta()
     errors, metafeatures = meta.errors.copy(), np.zeros((25, 2))

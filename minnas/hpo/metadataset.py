@@ -1,7 +1,7 @@
 r"""An offline meta-dataset: 41 classification tasks x 256 SVM configurations, cross-validated.
 
 Warm-starting (lesson 06, :mod:`minnas.hpo.warmstart`) learns from *previous* tuning runs. This
-module is that history, shipped as ``metadataset.json`` (0.1 MB) so that every student sees the
+module is that history, shipped as ``metadataset.json`` (0.3 MB) so that every student sees the
 same numbers: :func:`load_metadataset` reads it and checks its SHA-256;
 :func:`build_metadataset` is the recipe that recomputes it, offline and deterministically.
 
@@ -36,6 +36,28 @@ every fold but :math:`F_k`; stored rounded to 6 decimals. The build scales each 
 fits only the SVC per configuration; :func:`cv_error` computes the same number with
 scikit-learn's ``Pipeline`` and ``cross_val_score``, and the tests check that they agree.
 
+The fold errors and the noise level (equations 2-3)
+----------------------------------------------------
+The file also keeps the five terms of (1): the number of misclassified samples of each fold
+and each fold's size, so that :attr:`MetaDataset.fold_errors` holds
+
+.. math:: e_k(t, c) = 1 - \mathrm{acc}\big(f^{c}_{-k}, F_k\big), \qquad
+          \mathrm{err}(t, c) = \frac15 \sum_{k=1}^{5} e_k(t, c).          \qquad (2)
+
+A CV error is an estimate, and "the best configuration" of a task is only known up to its
+noise. :meth:`MetaDataset.near_optimal` counts a configuration as optimal when it is within one
+standard error of the best one (the one-standard-error rule of Hastie, Tibshirani and Friedman,
+section 7.10),
+
+.. math:: \mathrm{err}(t, c) \le \mathrm{err}(t, c^\star_t) + \mathrm{SE}_t, \qquad
+          \mathrm{SE}_t = \frac{\mathrm{sd}_k\, e_k(t, c^\star_t)}{\sqrt 5},            \qquad (3)
+
+with :math:`c^\star_t` the configuration of lowest error (if several tie, the one with the
+smallest :math:`\mathrm{SE}`: the stricter criterion) and :math:`\mathrm{sd}` the sample
+standard deviation (``ddof=1``). The folds share training samples, so (3) understates the
+true uncertainty; it is the usual yardstick all the same. (Repeated CV would sharpen "best",
+but each repeat costs as much as the whole build again.)
+
 Every task also stores its 25 meta-features (:func:`~minnas.hpo.metafeatures.compute_metafeatures`,
 landmarker folds seeded with ``seed``), rounded to 6 decimals.
 
@@ -50,6 +72,8 @@ Sources
   optimization via meta-learning", *AAAI* 2015: meta-data of past tuning runs on many tasks.
 - N. Fusi, R. Sheth and M. Elibol, "Probabilistic matrix factorization for automated machine
   learning", *NeurIPS* 2018: a tasks x configurations matrix of cross-validated performance.
+- T. Hastie, R. Tibshirani and J. Friedman, *The Elements of Statistical Learning*, 2nd ed.,
+  Springer 2009, section 7.10: the standard error of a cross-validated error, the one-SE rule.
 - I. Guyon, "Design of experiments for the NIPS 2003 variable selection benchmark", 2003:
   the generator behind ``make_classification``.
 - I. M. Sobol', "On the distribution of points in a cube and the approximate evaluation of
@@ -72,7 +96,7 @@ from pathlib import Path
 
 import numpy as np
 
-from minnas._validation import check_int
+from minnas._validation import check_int, check_number
 from minnas.hpo.metafeatures import compute_metafeatures
 from minnas.hpo.space import Categorical, Real, Space
 
@@ -83,7 +107,7 @@ __all__ = ["METADATASET_PATH", "METADATASET_SHA256", "SPACE", "TASK_NAMES", "Met
 METADATASET_PATH = Path(__file__).with_name("metadataset.json")
 
 #: SHA-256 of the shipped file; ``python -m minnas.hpo.metadataset`` prints the new one.
-METADATASET_SHA256 = "0e0b29c286b56db5bb29ece3c72ac8594f8e98fbd4d59f12586ae984fdf0d53b"
+METADATASET_SHA256 = "883ab03660d96744b768548fbcc8af0dce64359f2cfffa90b5900b1dd3efd0f4"
 
 #: The model family's hyperparameters: an RBF SVM on standardised attributes.
 SPACE = Space({"C": Real(1e-2, 1e4, log=True),
@@ -92,7 +116,7 @@ SPACE = Space({"C": Real(1e-2, 1e4, log=True),
 
 N_CONFIGS = 256  # 2**8 Sobol points
 N_FOLDS = 5
-_FORMAT = 1      # version of the file layout
+_FORMAT = 2      # version of the file layout (2 added the folds; 1 is still read)
 
 
 # ------------------------------------------------------------------------------- the data
@@ -114,6 +138,12 @@ class MetaDataset:
         Raw (not standardised) meta-features of each task.
     metafeature_names : list of str
         ``F`` names, in the order of the columns of ``metafeatures``.
+    fold_errors : ndarray of shape (T, C, K), optional
+        The error of each configuration on each of the ``K`` cross-validation folds, eq. (2):
+        ``errors`` is their mean (to the 6 decimals stored). ``None`` for a file of format 1.
+    fold_sizes : ndarray of int, shape (T, K), optional
+        The number of test samples of each fold: ``fold_errors * fold_sizes`` counts the
+        misclassified samples, and one sample more moves a fold error by ``1 / fold_sizes``.
     """
 
     task_names: list[str]
@@ -122,6 +152,8 @@ class MetaDataset:
     errors: np.ndarray
     metafeatures: np.ndarray
     metafeature_names: list[str]
+    fold_errors: np.ndarray | None = None
+    fold_sizes: np.ndarray | None = None
 
     @property
     def n_tasks(self) -> int:
@@ -132,6 +164,42 @@ class MetaDataset:
     def n_configs(self) -> int:
         """``C``, the number of configurations (columns)."""
         return len(self.configs)
+
+    def best_standard_error(self) -> np.ndarray:
+        r""":math:`\mathrm{SE}_t` of eq. (3): the standard error of each task's best configuration.
+
+        Returns
+        -------
+        ndarray of shape (T,)
+            ``std(fold errors, ddof=1) / sqrt(K)`` of the configuration of lowest mean error
+            (among tied ones, the smallest).
+        """
+        if self.fold_errors is None:
+            raise ValueError("this meta-dataset has no fold errors (a file of format 1); "
+                             "rebuild it with `python -m minnas.hpo.metadataset`")
+        K = self.fold_errors.shape[2]
+        se = np.std(self.fold_errors, axis=2, ddof=1) / np.sqrt(K)  # (T, C)
+        best = self.errors == self.errors.min(axis=1, keepdims=True)
+        return np.where(best, se, np.inf).min(axis=1)
+
+    def near_optimal(self, n_se: float = 1.0) -> np.ndarray:
+        r"""Which configurations count as optimal at the noise level, eq. (3).
+
+        Parameters
+        ----------
+        n_se : float, default 1.0
+            How many standard errors :math:`\mathrm{SE}_t` above the best error still count.
+
+        Returns
+        -------
+        ndarray of bool, shape (T, C)
+            ``errors[t, c] <= errors[t].min() + n_se * SE_t``; at least the best configuration
+            of every task is ``True``.
+        """
+        n_se = check_number(n_se, "n_se", low=0)
+        # a 1e-9 slack absorbs the 6-decimal rounding of the stored errors
+        bound = self.errors.min(axis=1) + n_se * self.best_standard_error() + 1e-9
+        return self.errors <= bound[:, None]
 
 
 # ------------------------------------------------------------------- configs and scoring
@@ -200,20 +268,28 @@ def cv_error(X: np.ndarray, y: np.ndarray, config: dict, seed: int = 0) -> float
     return round(1.0 - float(np.mean(accuracy)), 6)
 
 
-def _task_errors(X: np.ndarray, y: np.ndarray, configs: list[dict], seed: int) -> list[float]:
-    """Equation (1) for every configuration; each fold is scaled once (the scaler does not
-    depend on the configuration), then only the SVC is fitted: the numbers equal cv_error's."""
+def _task_errors(X: np.ndarray, y: np.ndarray, configs: list[dict],
+                 seed: int) -> tuple[list[float], list[list[int]], list[int]]:
+    """Equations (1)-(2) for every configuration; each fold is scaled once (the scaler does not
+    depend on the configuration), then only the SVC is fitted: the errors equal cv_error's.
+
+    Returns the errors (1), the misclassified samples per configuration and fold, and the
+    fold sizes: fold error k of configuration c is ``misclassified[c][k] / sizes[k]``."""
     from sklearn.preprocessing import StandardScaler
 
     folds = []
     for train, test in _folds(seed).split(X, y):
         scaler = StandardScaler().fit(X[train])
         folds.append((scaler.transform(X[train]), y[train], scaler.transform(X[test]), y[test]))
-    errors = []
+    sizes = [len(yte) for *_, yte in folds]
+    errors, misclassified = [], []
     for config in configs:
-        accuracy = [_svc(config).fit(Xtr, ytr).score(Xte, yte) for Xtr, ytr, Xte, yte in folds]
+        wrong = [int(np.sum(_svc(config).fit(Xtr, ytr).predict(Xte) != yte))
+                 for Xtr, ytr, Xte, yte in folds]
+        accuracy = [(n - m) / n for m, n in zip(wrong, sizes)]  # what SVC.score returns
         errors.append(round(1.0 - float(np.mean(accuracy)), 6))
-    return errors
+        misclassified.append(wrong)
+    return errors, misclassified, sizes
 
 
 # ------------------------------------------------------------------------------ the tasks
@@ -406,21 +482,26 @@ def build_metadataset(seed: int = 0, progress: bool = True) -> MetaDataset:
     from tqdm.auto import tqdm
 
     configs = sample_configs(N_CONFIGS, seed=seed)
-    errors, metafeatures, names = [], [], None
+    errors, wrong, sizes, metafeatures, names = [], [], [], [], None
     with tqdm(TASK_NAMES, disable=not progress, desc="meta-dataset", unit="task") as bar:
         for name in bar:
             bar.set_postfix_str(name)
             X, y = make_task(name)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                errors.append(_task_errors(X, y, configs, seed))
+                e, m, n = _task_errors(X, y, configs, seed)
+            errors.append(e)
+            wrong.append(m)
+            sizes.append(n)
             mf = compute_metafeatures(X, y, seed=seed)
             names = list(mf)
             metafeatures.append([round(v, 6) for v in mf.values()])
     return MetaDataset(task_names=list(TASK_NAMES), space=SPACE, configs=configs,
                        errors=np.array(errors, dtype=float),
                        metafeatures=np.array(metafeatures, dtype=float),
-                       metafeature_names=names)
+                       metafeature_names=names,
+                       fold_errors=np.array(wrong) / np.array(sizes)[:, None, :],
+                       fold_sizes=np.array(sizes))
 
 
 def _to_text(meta: MetaDataset, seed: int = 0) -> str:
@@ -433,7 +514,8 @@ def _to_text(meta: MetaDataset, seed: int = 0) -> str:
         "format": json.dumps(_FORMAT),
         "description": json.dumps("minnas meta-dataset: 5-fold CV error of StandardScaler+SVC "
                                   "(rbf) configurations on classification tasks; rows = "
-                                  "task_names, columns = configs. Recipe: "
+                                  "task_names, columns = configs; fold_misclassified[t][c][k] "
+                                  "/ fold_sizes[t][k] = the error on fold k. Recipe: "
                                   "minnas/hpo/metadataset.py"),
         "seed": json.dumps(seed),
         "space": json.dumps(repr(meta.space)),
@@ -442,6 +524,12 @@ def _to_text(meta: MetaDataset, seed: int = 0) -> str:
         "configs": "[\n" + ",\n".join("  " + json.dumps(c) for c in meta.configs) + "\n]",
         "errors": rows(meta.errors),
         "metafeatures": rows(meta.metafeatures),
+        "fold_sizes": "[\n" + ",\n".join("  " + json.dumps(row.tolist())
+                                          for row in meta.fold_sizes) + "\n]",
+        # one task per line: for each configuration, the misclassified samples of each fold
+        "fold_misclassified": "[\n" + ",\n".join(
+            "  " + json.dumps(np.round(F * n).astype(int).tolist(), separators=(",", ":"))
+            for F, n in zip(meta.fold_errors, meta.fold_sizes)) + "\n]",
     }
     return "{\n" + ",\n".join(f"{json.dumps(k)}: {v}" for k, v in fields.items()) + "\n}\n"
 
@@ -474,6 +562,8 @@ def load_metadataset(path: str | Path | None = None) -> MetaDataset:
     >>> meta = load_metadataset()
     >>> meta.errors.shape == (len(meta.task_names), len(meta.configs))
     True
+    >>> meta.fold_errors.shape[2]  # the 5 folds behind each error
+    5
     """
     shipped = path is None
     path = METADATASET_PATH if shipped else Path(path)
@@ -484,7 +574,7 @@ def load_metadataset(path: str | Path | None = None) -> MetaDataset:
                          "with `python -m minnas.hpo.metadataset` (then update "
                          "METADATASET_SHA256) or restore it from the package")
     raw = json.loads(data)
-    if raw.get("format") != _FORMAT:
+    if raw.get("format") not in (1, _FORMAT):
         raise ValueError(f"{path}: unknown format {raw.get('format')!r}, expected {_FORMAT}")
     if raw.get("space") != repr(SPACE):
         raise ValueError(f"{path} was built for the space {raw.get('space')}, but this module's "
@@ -496,9 +586,20 @@ def load_metadataset(path: str | Path | None = None) -> MetaDataset:
     if errors.shape != (T, C) or metafeatures.shape != (T, F):
         raise ValueError(f"{path}: errors {errors.shape} and metafeatures {metafeatures.shape} "
                          f"do not match {T} tasks, {C} configs and {F} meta-features")
+    fold_errors = sizes = None
+    if raw["format"] >= 2:  # format 1 has the mean errors only
+        sizes = np.array(raw["fold_sizes"], dtype=int)
+        wrong = np.array(raw["fold_misclassified"], dtype=int)
+        if sizes.shape[0] != T or wrong.shape != (T, C, sizes.shape[1]):
+            raise ValueError(f"{path}: fold_misclassified {wrong.shape} and fold_sizes "
+                             f"{sizes.shape} do not match {T} tasks and {C} configs")
+        fold_errors = wrong / sizes[:, None, :]  # eq. (2)
+        if np.abs(fold_errors.mean(axis=2) - errors).max() > 1e-6:
+            raise ValueError(f"{path}: the mean of the fold errors differs from errors")
     return MetaDataset(task_names=list(raw["task_names"]), space=SPACE, configs=configs,
                        errors=errors, metafeatures=metafeatures,
-                       metafeature_names=list(raw["metafeature_names"]))
+                       metafeature_names=list(raw["metafeature_names"]),
+                       fold_errors=fold_errors, fold_sizes=sizes)
 
 
 # -------------------------------------------------------------------------------- the CLI
