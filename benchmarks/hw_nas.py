@@ -37,18 +37,28 @@ size 1 on one torch thread, in microseconds, everything measured in this process
    0.96-0.98 and latency alone decides the reward; with ~300 and 3 epochs accuracies spread from
    about 0.4 to 0.9, so accuracy and latency both count. The soft reward (w = -0.07) with T = the
    median measured latency of 20 random architectures. :func:`~minnas.nas.mnasnet.search`
-   (REINFORCE, its defaults; Adam rate ``--controller-lr``) and
-   :func:`~minnas.nas.mnasnet.random_search` draw ``--steps`` architectures each, for every seed of
-   ``--mnas-seeds``. Reported: the best reward (median [q25, q75] over seeds, and per seed), the
-   median best-so-far after a few numbers of samples, the best architecture's accuracy and latency,
-   the unique architectures per run, and the cache misses each method caused.
+   (REINFORCE, its defaults but the Adam rate) and :func:`~minnas.nas.mnasnet.random_search` draw
+   ``--steps`` architectures each. **The controller's rate is chosen on a tuning split and
+   reported on a disjoint test split** (the protocol of ``benchmarks/README.md``): every rate of
+   ``--controller-lr`` (default ``LR_GRID``) runs on the seeds of ``--tuning-seeds`` (default
+   100-109), with random search on the same seeds for reference; the rate with the highest median
+   best reward there is chosen (ties: the first listed); only that rate then runs, against random
+   search, on the seeds of ``--mnas-seeds`` (default 200-209), which no choice has seen. One rate
+   given: no tuning. Reported for both splits: the best reward (median [q25, q75] over seeds,
+   and per seed), the mean reward of the second half of the samples, the final entropy, the
+   unique architectures per run, the seeds where the controller is ahead of random search and
+   the median paired difference; for the test split also the median best-so-far after a few
+   numbers of samples, a one-sided Wilcoxon signed-rank test of the paired differences, the best
+   architecture's accuracy and latency, and the cache misses each method caused.
+   ``--parts mnasnet`` runs this part alone and writes it to its own section (``MNAS_SECTION``).
 
 Everything runs on one torch thread (latency and training alike). No figure is fixed in
 advance: every number printed is measured in the run.
 
 Usage (from the repository root)::
 
-    python benchmarks/hw_nas.py                   # full run (~15 min on 1 core); updates RESULTS.md
+    python benchmarks/hw_nas.py                   # full run (~35 min on 1 core); updates RESULTS.md
+    python benchmarks/hw_nas.py --parts mnasnet   # part 3 alone, tuning and test seeds
     python benchmarks/hw_nas.py --quick --out ""  # smoke test (~1 min), prints only
 """
 
@@ -61,6 +71,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse
 import datetime
+import inspect
 import shlex
 import sys
 import time
@@ -84,6 +95,12 @@ PAPER = dict(alpha=0.2, beta=0.6)
 SIMILAR = 0.15  # random architectures within +-15% of a measured latency are "similar"
 K_NEAREST = 5  # ... or the K nearest, when fewer than 3 are within the window
 BATCH = 64
+#: The controller's Adam rates tried on the tuning seeds (protocol of benchmarks/README.md).
+LR_GRID = (0.05, 0.1, 0.2, 0.4)
+PARTS = ("fbnet", "mnasnet")
+#: Where a run of the MnasNet part alone writes (``--parts mnasnet``), so that the full section,
+#: FBNet included, is not replaced by a part of it.
+MNAS_SECTION = "## Hardware-aware NAS: MnasNet controller rate, tuning and test seeds"
 #: Settings of the full run; ``--quick`` replaces them by ``QUICK``.
 FULL = dict(
     table=dict(batch_size=1, threads=1, warmup=5, repeats=20, rounds=10),
@@ -91,7 +108,8 @@ FULL = dict(
     search_epochs=10, retrain_epochs=10,
     mnas_train=300, mnas_epochs=3, mnas_t_archs=20,
     mnas_measure=dict(warmup=10, repeats=30),
-    archs=30, seeds=[0, 1, 2], steps=40, mnas_seeds=[0, 1, 2, 3, 4],
+    archs=30, seeds=[0, 1, 2], steps=40, mnas_seeds=list(range(200, 210)),
+    tuning_seeds=list(range(100, 110)), controller_lr=list(LR_GRID),
 )
 QUICK = dict(
     table=dict(batch_size=1, threads=1, warmup=2, repeats=5, rounds=2),
@@ -99,7 +117,8 @@ QUICK = dict(
     search_epochs=2, retrain_epochs=1,
     mnas_train=100, mnas_epochs=1, mnas_t_archs=5,
     mnas_measure=dict(warmup=2, repeats=5),
-    archs=6, seeds=[0], steps=5, mnas_seeds=[0, 1],
+    archs=6, seeds=[0], steps=5, mnas_seeds=[200, 201],
+    tuning_seeds=[100, 101], controller_lr=[0.05, 0.4],
 )
 
 
@@ -158,36 +177,10 @@ def similar(latency_us: float, random_lat: np.ndarray) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------------------------
-# The run
+# Part 1 and 2: the latency table and FBNet
 # ----------------------------------------------------------------------------------------------
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seeds", nargs="+", type=int, default=None,
-                        help="FBNet search seeds (default 0 1 2)")
-    parser.add_argument("--archs", type=int, default=None,
-                        help="random FBNet architectures, measured and retrained (default 30)")
-    parser.add_argument("--steps", type=int, default=None,
-                        help="architectures each MnasNet run samples (default 40)")
-    parser.add_argument("--mnas-seeds", nargs="+", type=int, default=None,
-                        help="MnasNet seeds, for both methods (default 0 1 2 3 4)")
-    parser.add_argument("--controller-lr", type=float, default=0.05,
-                        help="Adam rate of the MnasNet controller (default 0.05, the module's)")
-    parser.add_argument("--quick", action="store_true",
-                        help="tiny settings for a smoke test (flags given still apply)")
-    parser.add_argument("--out", default="benchmarks/RESULTS.md", help='"" prints only')
-    argv = sys.argv[1:] if argv is None else list(argv)
-    args = parser.parse_args(argv)
-    cfg = settings(args, FULL, QUICK, ("seeds", "archs", "steps", "mnas_seeds"))
-    if cfg["archs"] < 3:
-        parser.error("--archs must be at least 3 (fidelity needs 3 architectures)")
-    if cfg["steps"] < 1:
-        parser.error("--steps must be at least 1")
-
-    torch.set_num_threads(1)
-    load = os.getloadavg()[0]
-    start = time.perf_counter()
-    seconds: dict[str, float] = {}
-
+def fbnet_part(cfg: dict, seconds: dict[str, float]) -> tuple[str, list[str], list[str]]:
+    """Parts 1 and 2; returns the setting sentence, the report's lines and acceptance lines."""
     # ------------------------------------------------------------------ 1. the table
     tic = time.perf_counter()
     space = fbnet.FBNetSpace()
@@ -259,47 +252,6 @@ def main(argv: list[str] | None = None) -> None:
         for r in rs:
             r["measured"] = timings[r["arch"]].median_us
 
-    # ------------------------------------------------------------------ 3. MnasNet
-    tic = time.perf_counter()
-    mspace = mnasnet.MnasSpace()
-    mdata = load_digits(n_train=cfg["mnas_train"], seed=0)
-    rng = np.random.default_rng(12345)
-    t_archs = [mspace.sample(rng) for _ in range(cfg["mnas_t_archs"])]
-    torch.manual_seed(0)
-    t_timings = latency.measure_networks([mspace.build(a) for a in t_archs], mspace.in_shape,
-                                         **cfg["nets"])
-    target_us = float(np.median([t.median_us for t in t_timings]))
-    print(f"MnasNet: T = {target_us:.0f} us (median of {len(t_archs)} random architectures)",
-          flush=True)
-    evaluator = mnasnet.Evaluator(mspace, mdata, epochs=cfg["mnas_epochs"], seed=0,
-                                  measure_kwargs=cfg["mnas_measure"])
-    methods = {
-        "controller (REINFORCE)": lambda *a, **k: mnasnet.search(*a, lr=args.controller_lr, **k),
-        "random search": mnasnet.random_search,
-    }
-    mruns: dict[str, list[dict]] = {name: [] for name in methods}
-    misses = {name: 0 for name in methods}
-    for seed in cfg["mnas_seeds"]:
-        for name, method in methods.items():
-            before = evaluator.misses
-            res = method(mspace, evaluator, steps=cfg["steps"], target_us=target_us, seed=seed)
-            misses[name] += evaluator.misses - before
-            k = int(np.argmax(res.rewards))
-            mruns[name].append(dict(seed=seed, best=res.best_reward, curve=res.best_so_far,
-                                    arch=res.best_arch, acc=res.accuracies[k],
-                                    lat=res.latencies[k], unique=len(set(res.archs)),
-                                    entropy=res.entropies, seconds=res.seconds))
-            print(f"MnasNet {name} seed {seed}: best reward {res.best_reward:.4f} "
-                  f"(acc {res.accuracies[k]:.3f}, {res.latencies[k]:.0f} us), "
-                  f"{len(set(res.archs))} unique, {res.seconds:.0f} s", flush=True)
-    seconds["MnasNet"] = time.perf_counter() - tic
-    all_acc = np.array([acc for acc, _ in evaluator.cache.values()])
-    all_lat = np.array([lat for _, lat in evaluator.cache.values()])
-
-    # ------------------------------------------------------------------ the report
-    wall = (time.perf_counter() - start) / 60
-    load_end = os.getloadavg()[0]
-
     blocks = list(space.blocks)
     table_rows = [
         f"| {layer} {space.input_shape(layer)} -> {space.layers[layer]} | " + " | ".join(
@@ -346,37 +298,8 @@ def main(argv: list[str] | None = None) -> None:
     p_value = float(stats.mannwhitneyu(pooled[tight], pooled[loose], alternative="less").pvalue)
     faster = gap > 0 and p_value < 0.01
 
-    m_rows, m_curves = [], []
-    checkpoints = sorted({c for c in (5, 10, 20, cfg["steps"]) if c <= cfg["steps"]})
-    for name, rs in mruns.items():
-        best = [r["best"] for r in rs]
-        m_rows.append(
-            f"| {name} | {med_iqr(best)} | {' / '.join(f'{b:.4f}' for b in best)} | "
-            f"{np.median([r['acc'] for r in rs]):.3f} | {np.median([r['lat'] for r in rs]):.0f} | "
-            f"{np.median([r['unique'] for r in rs]):.0f} | {misses[name]} | "
-            f"{np.median([r['seconds'] for r in rs]):.0f} |")
-        m_curves.append(f"| {name} | " + " | ".join(
-            med_iqr([r["curve"][c - 1] for r in rs]) for c in checkpoints) + " |")
-    ctrl_best = np.median([r["best"] for r in mruns["controller (REINFORCE)"]])
-    rand_best = np.median([r["best"] for r in mruns["random search"]])
-    ent = [(r["entropy"][0], r["entropy"][-1]) for r in mruns["controller (REINFORCE)"]]
-    m_details = [
-        f"- {name}, seed {r['seed']}: best reward {r['best']:.4f}: `{mnas_short(r['arch'])}`, "
-        f"accuracy {r['acc']:.3f}, {r['lat']:.0f} us; {r['unique']} unique architectures"
-        for name, rs in mruns.items() for r in rs
-    ]
-
-    body = "\n".join([
-        "Command: `python benchmarks/hw_nas.py" + (" " + shlex.join(argv) if argv else "") + "`",
-        "",
-        f"Date: {datetime.date.today()}; wall time {wall:.1f} min ("
-        + ", ".join(f"{k} {v:.0f} s" for k, v in seconds.items())
-        + f"); machine: {machine()}; load average {load:.2f} at the start, {load_end:.2f} at the "
-        "end; one torch thread for training and latency.",
-        "",
-        f"Versions: {versions(['numpy', 'scipy', 'torch', 'scikit-learn'])}.",
-        "",
-        f"Setting: {data!r}. FBNet space: stem {space.stem_channels} channels, layers "
+    setting = (
+        f"{data!r}. FBNet space: stem {space.stem_channels} channels, layers "
         f"(C_out, stride) {list(space.layers)}, blocks {blocks} (skip only where the shape is "
         f"kept). Latency at batch size 1, one thread: table {cfg['table']}; networks "
         f"{cfg['nets']}, all {len(unique)} distinct networks ({len(random_archs)} random + the "
@@ -384,11 +307,8 @@ def main(argv: list[str] | None = None) -> None:
         f"FBNet search {cfg['search_epochs']} epochs (1 warm-up, soft masks, tau 5.0 x "
         f"exp(-0.045) per epoch), seeds {cfg['seeds']}; targets T = lo + f (hi - lo) with lo, hi "
         f"the fastest and slowest predicted architectures; hinge lambda {LAM}. Retraining "
-        f"{cfg['retrain_epochs']} epochs, SGD 0.05 cosine, batch {BATCH}, test split. MnasNet: "
-        f"{mdata!r}, Evaluator {cfg['mnas_epochs']} epochs, batch 32, lr 0.05, seed 0, latency "
-        f"{cfg['mnas_measure']}; {cfg['steps']} samples per run, seeds {cfg['mnas_seeds']}; "
-        f"controller Adam lr {args.controller_lr}, baseline decay 0.9.",
-        "",
+        f"{cfg['retrain_epochs']} epochs, SGD 0.05 cosine, batch {BATCH}, test split.")
+    lines = [
         "### 1. Lookup-table fidelity",
         "",
         f"Table on {table.device}, torch {table.torch_version}: median latency (IQR) in us per "
@@ -439,47 +359,237 @@ def main(argv: list[str] | None = None) -> None:
         "",
         *fb_details,
         "",
-        "### 3. MnasNet controller vs random search",
-        "",
-        f"Soft reward ACC x (LAT / T)^-0.07 with T = {target_us:.0f} us (median measured latency "
-        f"of {len(t_archs)} random architectures). All {evaluator.misses} architectures the "
-        f"shared Evaluator trained: accuracy {all_acc.min():.3f}-{all_acc.max():.3f} (median "
-        f"{np.median(all_acc):.3f}), latency {all_lat.min():.0f}-{all_lat.max():.0f} us (median "
-        f"{np.median(all_lat):.0f}); cache hits {evaluator.hits}.",
-        "",
-        "| method | best reward: median [q25, q75] | per seed | accuracy of the best (median) | "
-        "latency us of the best (median) | unique archs per run (median) | cache misses "
-        "caused | s per run (median) |",
-        "|---|---|---|---|---|---|---|---|",
-        *m_rows,
-        "",
-        "Best reward so far, median [q25, q75] over seeds, after n samples:",
-        "",
-        "| method | " + " | ".join(f"n = {c}" for c in checkpoints) + " |",
-        "|---|" + "---|" * len(checkpoints),
-        *m_curves,
-        "",
-        "Controller policy entropy (nats), first -> last step: "
-        + ", ".join(f"{a:.2f} -> {b:.2f}" for a, b in ent) + ". The controller runs first for "
-        "each seed, so random search's cache misses count only architectures the controller had "
-        "not already trained.",
-        "",
-        *m_details,
-        "",
-        "### Acceptance",
-        "",
+    ]
+    accept = [
         f"- Spearman(predicted, measured) over {fid['n']} random architectures >= 0.9: "
         f"{fid['spearman']:.3f}, {'met' if fid['spearman'] >= 0.9 else 'missed'}.",
         f"- FBNet at the tightest target measurably faster than at the loosest (median "
         f"measured): {medians[tight]:.0f} vs {medians[loose]:.0f} us, p = {p_value:.2g}, "
         f"{'met' if faster else 'missed'}.",
-        f"- MnasNet controller's median best reward above random search's at {cfg['steps']} "
-        f"samples: {ctrl_best:.4f} vs {rand_best:.4f}, "
-        f"{'met' if ctrl_best > rand_best else 'missed'}.",
+    ]
+    return setting, lines, accept
+
+
+# ----------------------------------------------------------------------------------------------
+# Part 3: MnasNet, its controller rate chosen on tuning seeds, reported on test seeds
+# ----------------------------------------------------------------------------------------------
+CONTROLLER = "controller (REINFORCE)"
+RANDOM = "random search"
+
+
+def mnasnet_part(cfg: dict, seconds: dict[str, float]) -> tuple[str, list[str], list[str]]:
+    """Part 3; returns the setting sentence, the report's lines and acceptance lines.
+
+    With several rates in ``cfg["controller_lr"]``, each runs on the tuning seeds, the rate with
+    the highest median best reward is chosen (ties: the first in the list), and only the chosen
+    rate runs on the test seeds. With one rate there is no tuning."""
+    tic = time.perf_counter()
+    mspace = mnasnet.MnasSpace()
+    mdata = load_digits(n_train=cfg["mnas_train"], seed=0)
+    rng = np.random.default_rng(12345)
+    t_archs = [mspace.sample(rng) for _ in range(cfg["mnas_t_archs"])]
+    torch.manual_seed(0)
+    t_timings = latency.measure_networks([mspace.build(a) for a in t_archs], mspace.in_shape,
+                                         **cfg["nets"])
+    target_us = float(np.median([t.median_us for t in t_timings]))
+    print(f"MnasNet: T = {target_us:.0f} us (median of {len(t_archs)} random architectures)",
+          flush=True)
+    evaluator = mnasnet.Evaluator(mspace, mdata, epochs=cfg["mnas_epochs"], seed=0,
+                                  measure_kwargs=cfg["mnas_measure"])
+    misses: dict[str, int] = {}
+
+    def run(name: str, seed: int, lr: float | None) -> dict:
+        before = evaluator.misses
+        common = dict(steps=cfg["steps"], target_us=target_us, seed=seed)
+        res = (mnasnet.random_search(mspace, evaluator, **common) if lr is None
+               else mnasnet.search(mspace, evaluator, lr=lr, **common))
+        misses[name] = misses.get(name, 0) + evaluator.misses - before
+        k = int(np.argmax(res.rewards))
+        half = cfg["steps"] // 2
+        print(f"MnasNet {name} seed {seed}: best reward {res.best_reward:.4f} "
+              f"(acc {res.accuracies[k]:.3f}, {res.latencies[k]:.0f} us), "
+              f"{len(set(res.archs))} unique, {res.seconds:.0f} s", flush=True)
+        return dict(seed=seed, best=res.best_reward, curve=res.best_so_far, arch=res.best_arch,
+                    acc=res.accuracies[k], lat=res.latencies[k], unique=len(set(res.archs)),
+                    entropy=res.entropies, seconds=res.seconds,
+                    late=float(np.mean(res.rewards[half:])))
+
+    # the tuning split: every rate of the grid, and random search, on the tuning seeds
+    lrs, tuning = cfg["controller_lr"], {}
+    if len(lrs) > 1:
+        for seed in cfg["tuning_seeds"]:
+            for lr in lrs:
+                tuning.setdefault(lr, []).append(run(f"tuning, lr {lr}", seed, lr))
+            tuning.setdefault(None, []).append(run("tuning, random", seed, None))
+        medians = {lr: float(np.median([r["best"] for r in tuning[lr]])) for lr in lrs}
+        chosen = max(lrs, key=lambda lr: (medians[lr], -lrs.index(lr)))  # ties: the first
+        print(f"MnasNet: controller rate chosen on the tuning seeds: {chosen}", flush=True)
+    else:
+        chosen = lrs[0]
+    seconds["MnasNet tuning"] = time.perf_counter() - tic
+
+    # the test split: the chosen rate against random search, seeds no choice has seen
+    tic = time.perf_counter()
+    mruns: dict[str, list[dict]] = {CONTROLLER: [], RANDOM: []}
+    for seed in cfg["mnas_seeds"]:
+        mruns[CONTROLLER].append(run(CONTROLLER, seed, chosen))
+        mruns[RANDOM].append(run(RANDOM, seed, None))
+    seconds["MnasNet test"] = time.perf_counter() - tic
+    all_acc = np.array([acc for acc, _ in evaluator.cache.values()])
+    all_lat = np.array([lat for _, lat in evaluator.cache.values()])
+
+    default_lr = inspect.signature(mnasnet.search).parameters["lr"].default
+    setting = (
+        f"MnasNet: {mdata!r}, Evaluator {cfg['mnas_epochs']} epochs, batch 32, lr 0.05, seed 0, "
+        f"latency {cfg['mnas_measure']}; {cfg['steps']} samples per run; controller Adam, "
+        f"baseline decay 0.9; tuning seeds {cfg['tuning_seeds'] if tuning else '(none)'}, "
+        f"rates {lrs}; test seeds {cfg['mnas_seeds']}, rate {chosen} (`mnasnet.search`'s "
+        f"default when this ran: {default_lr}).")
+
+    def table_row(name: str, rs: list[dict], versus: list[dict] | None = None) -> str:
+        best = np.array([r["best"] for r in rs])
+        paired = "-" if versus is None else (
+            f"{int(np.sum(best > [r['best'] for r in versus]))} / "
+            f"{np.median(best - [r['best'] for r in versus]):+.4f}")
+        ent = (f"{np.median([r['entropy'][-1] for r in rs]):.2f}" if rs[0]["entropy"] else "-")
+        return (f"| {name} | {med_iqr(best)} | {' / '.join(f'{b:.4f}' for b in best)} | "
+                f"{np.median([r['late'] for r in rs]):.3f} | {ent} | "
+                f"{np.median([r['unique'] for r in rs]):.0f} | {paired} |")
+
+    header = ["| method | best reward: median [q25, q75] | per seed | mean reward, 2nd half "
+              "(median) | entropy at the end (median, nats) | unique archs (median) | "
+              "seeds ahead of random / median paired difference |",
+              "|---|---|---|---|---|---|---|"]
+    lines = ["### 3. MnasNet controller vs random search", "",
+             f"Soft reward ACC x (LAT / T)^-0.07 with T = {target_us:.0f} us (median measured "
+             f"latency of {len(t_archs)} random architectures). One Evaluator for the whole part "
+             f"(tuning and test runs share its cache): all {evaluator.misses} architectures it "
+             f"trained: accuracy {all_acc.min():.3f}-{all_acc.max():.3f} (median "
+             f"{np.median(all_acc):.3f}), latency {all_lat.min():.0f}-{all_lat.max():.0f} us "
+             f"(median {np.median(all_lat):.0f}); cache hits {evaluator.hits}. The controller's "
+             "entropy starts at 12.83 nats (uniform).", ""]
+    if tuning:
+        lines += [
+            f"**Tuning split** (seeds {cfg['tuning_seeds']}): every rate of the grid and random "
+            f"search, {cfg['steps']} samples each. Criterion, fixed before the run: the highest "
+            "median best reward over the tuning seeds (ties: the first rate listed); the test "
+            "seeds run only the chosen rate.", "",
+            *header,
+            *[table_row(f"controller, lr {lr}" + (" (chosen)" if lr == chosen else ""),
+                        tuning[lr], tuning[None]) for lr in lrs],
+            table_row(RANDOM, tuning[None]), ""]
+    ctrl, rand = mruns[CONTROLLER], mruns[RANDOM]
+    diff = np.array([c["best"] - r["best"] for c, r in zip(ctrl, rand)])
+    wilcoxon = (float(stats.wilcoxon(diff, alternative="greater").pvalue)
+                if len(diff) > 1 and np.any(diff != 0) else float("nan"))
+    checkpoints = sorted({c for c in (5, 10, 20, cfg["steps"]) if c <= cfg["steps"]})
+    lines += [
+        f"**Test split** (seeds {cfg['mnas_seeds']}, which no choice has seen): the controller "
+        f"with rate {chosen} against random search, {cfg['steps']} samples each; per seed the "
+        "controller runs first, so random search's cache misses count only architectures the "
+        "controller had not already trained.", "",
+        *header, table_row(CONTROLLER + f", lr {chosen}", ctrl, rand), table_row(RANDOM, rand),
+        "",
+        f"Paired over the test seeds: controller ahead in {int(np.sum(diff > 0))} of {len(diff)}, "
+        f"median difference {np.median(diff):+.4f}, one-sided Wilcoxon signed-rank p = "
+        f"{wilcoxon:.2g}. Best reward so far, median [q25, q75] over the test seeds, after n "
+        "samples:", "",
+        "| method | " + " | ".join(f"n = {c}" for c in checkpoints) + " |",
+        "|---|" + "---|" * len(checkpoints),
+        *[f"| {name} | " + " | ".join(med_iqr([r["curve"][c - 1] for r in rs])
+                                      for c in checkpoints) + " |" for name, rs in mruns.items()],
+        "",
+        "Accuracy and latency of the best architecture (medians): "
+        + "; ".join(f"{name} {np.median([r['acc'] for r in rs]):.3f}, "
+                    f"{np.median([r['lat'] for r in rs]):.0f} us, cache misses caused "
+                    f"{misses[name]}, {np.median([r['seconds'] for r in rs]):.0f} s per run"
+                    for name, rs in mruns.items())
+        + ". Controller policy entropy (nats), first -> last step: "
+        + ", ".join(f"{r['entropy'][0]:.2f} -> {r['entropy'][-1]:.2f}" for r in ctrl) + ".",
+        "",
+        *[f"- {name}, seed {r['seed']}: best reward {r['best']:.4f}: `{mnas_short(r['arch'])}`, "
+          f"accuracy {r['acc']:.3f}, {r['lat']:.0f} us; {r['unique']} unique architectures"
+          for name, rs in mruns.items() for r in rs],
+        ""]
+    ctrl_best = float(np.median([r["best"] for r in ctrl]))
+    rand_best = float(np.median([r["best"] for r in rand]))
+    verdict = "met" if ctrl_best > rand_best else "missed"
+    how = "chosen on the tuning seeds" if tuning else "given, not tuned"
+    accept = [f"- MnasNet controller (rate {chosen}, {how}) median best reward above random "
+              f"search's at {cfg['steps']} samples over the {len(ctrl)} test seeds: "
+              f"{ctrl_best:.4f} vs {rand_best:.4f}, {verdict}."]
+    return setting, lines, accept
+
+
+# ----------------------------------------------------------------------------------------------
+# The run
+# ----------------------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS),
+                        help="fbnet = parts 1 and 2, mnasnet = part 3 (default both); the "
+                             "MnasNet part alone writes its own section")
+    parser.add_argument("--seeds", nargs="+", type=int, default=None,
+                        help="FBNet search seeds (default 0 1 2)")
+    parser.add_argument("--archs", type=int, default=None,
+                        help="random FBNet architectures, measured and retrained (default 30)")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="architectures each MnasNet run samples (default 40)")
+    parser.add_argument("--mnas-seeds", nargs="+", type=int, default=None,
+                        help="MnasNet test seeds, for both methods (default 200-209)")
+    parser.add_argument("--tuning-seeds", nargs="+", type=int, default=None,
+                        help="MnasNet tuning seeds, where the rate is chosen (default 100-109)")
+    parser.add_argument("--controller-lr", nargs="+", type=float, default=None,
+                        help="Adam rates of the MnasNet controller; several: the one with the "
+                             "highest median best reward on the tuning seeds is chosen (default "
+                             + " ".join(map(str, LR_GRID)) + "); one: no tuning")
+    parser.add_argument("--quick", action="store_true",
+                        help="tiny settings for a smoke test (flags given still apply)")
+    parser.add_argument("--out", default="benchmarks/RESULTS.md", help='"" prints only')
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = parser.parse_args(argv)
+    cfg = settings(args, FULL, QUICK, ("seeds", "archs", "steps", "mnas_seeds", "tuning_seeds",
+                                       "controller_lr"))
+    if cfg["archs"] < 3:
+        parser.error("--archs must be at least 3 (fidelity needs 3 architectures)")
+    if cfg["steps"] < 1:
+        parser.error("--steps must be at least 1")
+    if any(not lr > 0 for lr in cfg["controller_lr"]):
+        parser.error("--controller-lr must be positive")
+    if len(cfg["controller_lr"]) > 1 and set(cfg["tuning_seeds"]) & set(cfg["mnas_seeds"]):
+        parser.error("--tuning-seeds and --mnas-seeds must be disjoint")
+
+    torch.set_num_threads(1)
+    load = os.getloadavg()[0]
+    start = time.perf_counter()
+    seconds: dict[str, float] = {}
+    parts = [part for part in PARTS if part in args.parts]
+    run_part = {"fbnet": fbnet_part, "mnasnet": mnasnet_part}
+    results = [run_part[part](cfg, seconds) for part in parts]
+    wall = (time.perf_counter() - start) / 60
+    load_end = os.getloadavg()[0]
+
+    body = "\n".join([
+        "Command: `python benchmarks/hw_nas.py" + (" " + shlex.join(argv) if argv else "") + "`",
+        "",
+        f"Date: {datetime.date.today()}; wall time {wall:.1f} min ("
+        + ", ".join(f"{k} {v:.0f} s" for k, v in seconds.items())
+        + f"); machine: {machine()}; load average {load:.2f} at the start, {load_end:.2f} at the "
+        "end; one torch thread for training and latency.",
+        "",
+        f"Versions: {versions(['numpy', 'scipy', 'torch', 'scikit-learn'])}.",
+        "",
+        "Setting: " + " ".join(setting for setting, _, _ in results),
+        "",
+        *[line for _, lines, _ in results for line in lines],
+        "### Acceptance",
+        "",
+        *[line for _, _, accept in results for line in accept],
     ])
     print(body)
     if args.out:
-        write_section(Path(args.out), SECTION, body)
+        section = SECTION if "fbnet" in parts else MNAS_SECTION
+        write_section(Path(args.out), section, body)
 
 
 if __name__ == "__main__":

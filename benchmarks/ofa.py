@@ -42,23 +42,35 @@ seeded, so that its cost is part of the run.
    of this CPU (:meth:`OFASpace.latency_table`, batch 1, one thread, interleaved rounds; the
    settings are in ``FULL`` and ``QUICK``); budgets ``T = lo + f (hi - lo)`` with ``lo``, ``hi``
    the predicted latencies of the smallest and the largest subnet, ``f`` in ``--budgets``
-   (default 0.2 and 0.5, the lesson's). For every seed of ``--seeds`` and every budget:
-   :func:`~minnas.nas.ofa_search.evolutionary_search` scored by the predictor (its defaults:
-   population 50, 20 generations) and scored by the measured validation accuracy (population
-   ``direct_pop``, ``direct_gens`` generations, mutation probability 0.15), each against
+   (default 0.2 and 0.5, the lesson's). **The settings of predictor-guided evolution are
+   chosen on a tuning split and reported on a disjoint test split** (the protocol of
+   ``benchmarks/README.md``): every setting of the grid (``SEARCH_GRID``: population, generations,
+   mutate_prob, parents; ``--population`` etc. replace it) runs on the seeds of
+   ``--tuning-seeds`` (default 100-109) at every budget, against
+   :func:`~minnas.nas.ofa_search.random_search` scored by the same predictor with the same seed
+   and as many scored subnets; the setting with the largest median paired difference in
+   *validation* accuracy of the chosen subnets (evolution - random), at the worse of the budgets,
+   is chosen (ties: fewer subnets scored, then the grid's order). The test split never enters
+   the choice. Then for every seed of ``--seeds`` (default 200-209) and every budget:
+   :func:`~minnas.nas.ofa_search.evolutionary_search` scored by the predictor (the chosen
+   setting) and scored by the measured validation accuracy (``direct_search``: population 16,
+   8 generations, mutation probability 0.15, parents 0.25), each against
    :func:`~minnas.nas.ofa_search.random_search` with the same seed and the same number of scored
    subnets (``n_scored`` of that evolution run; the same seed makes random search's first draws
-   the evolution's initial population). Every chosen subnet is scored on the test split after BN
-   recalibration. Reported: medians over seeds of the chosen subnet's validation and test
-   accuracy, per seed test accuracies, subnets scored and search seconds; the predicted latency
-   of the chosen subnets, and their end-to-end latency measured at the end of the run
-   (:func:`minnas.nas.latency.measure_networks`, with the subnets of part 2, for the table's
-   fidelity). The acceptance compares the measured-score evolution with random search at the
-   same number of measured subnets (test accuracy, median over seeds).
+   the evolution's initial population). Selection uses the validation split only (the predictor
+   is fit on validation accuracies); every chosen subnet is then scored on the test split after
+   BN recalibration. Reported: the tuning table; medians over seeds of the chosen subnet's
+   validation and test accuracy, per seed test accuracies, subnets scored and search seconds;
+   the predicted latency of the chosen subnets, and their end-to-end latency measured at the end
+   of the run (:func:`minnas.nas.latency.measure_networks`, with the subnets of part 2, for the
+   table's fidelity). The acceptance compares each evolution with random search at the same
+   number of scored subnets and the same score (test accuracy, median over the test seeds).
+   ``--parts search`` skips part 2 and writes its own section (``SEARCH_SECTION``).
 
 Usage (from the repository root)::
 
-    python benchmarks/ofa.py                   # full run (~15 min on 1 core); updates RESULTS.md
+    python benchmarks/ofa.py                   # full run (~25 min on 1 core); updates RESULTS.md
+    python benchmarks/ofa.py --parts search    # supernet, predictor, tuning and searches only
     python benchmarks/ofa.py --quick --out ""  # smoke test (~1-2 min), prints only
 """
 
@@ -71,6 +83,8 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse
 import datetime
+import inspect
+import itertools
 import shlex
 import sys
 import time
@@ -92,22 +106,30 @@ BATCH = 64
 SCRATCH = dict(lr=0.05, momentum=0.9, weight_decay=1e-4)  # the supernet's phase-0 optimiser
 N_CALIB = 1000  # training inputs for BN recalibration (subnet_accuracy's default)
 TOLERANCE = 2.0  # points: subnets from the supernet may lose at most this much, in median
+PARTS = ("scratch", "search")
+#: Where a run without part 2 writes (``--parts search``), so that the full section is not
+#: replaced by a part of it.
+SEARCH_SECTION = "## Once-for-All: search settings, tuning and test seeds"
+#: The settings of predictor-guided evolution tried on the tuning seeds (benchmarks/README.md).
+SEARCH_GRID = dict(population=[20, 50], generations=[10, 20], mutate_prob=[0.1, 0.3],
+                   parents=[0.25, 0.5])
 #: Settings of the full run; ``--quick`` replaces them by ``QUICK``.
 FULL = dict(
     n_train=None, epochs=(10, 4, 4, 4), subnets=8, n_fit=100, n_held=50,
     table=dict(batch_size=1, threads=1, warmup=5, repeats=20, rounds=10),
     nets=dict(batch_size=1, threads=1, warmup=5, repeats=20, rounds=10),
-    pred_search=dict(population=50, generations=20),
-    direct_search=dict(population=16, generations=8, mutate_prob=0.15),
-    seeds=[0, 1, 2, 3, 4], budgets=[0.2, 0.5],
+    grid=SEARCH_GRID, tuning_seeds=list(range(100, 110)),
+    direct_search=dict(population=16, generations=8, mutate_prob=0.15, parents=0.25),
+    seeds=list(range(200, 210)), budgets=[0.2, 0.5],
 )
 QUICK = dict(
     n_train=500, epochs=(1, 1, 1, 1), subnets=5, n_fit=20, n_held=10,
     table=dict(batch_size=1, threads=1, warmup=2, repeats=5, rounds=2),
     nets=dict(batch_size=1, threads=1, warmup=2, repeats=5, rounds=2),
-    pred_search=dict(population=20, generations=5),
-    direct_search=dict(population=6, generations=2, mutate_prob=0.15),
-    seeds=[0, 1], budgets=[0.2, 0.5],
+    grid=dict(population=[10, 20], generations=[5], mutate_prob=[0.1], parents=[0.25]),
+    tuning_seeds=[100],
+    direct_search=dict(population=6, generations=2, mutate_prob=0.15, parents=0.25),
+    seeds=[200, 201], budgets=[0.2, 0.5],
 )
 
 
@@ -178,8 +200,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--subnets", type=int, default=None,
                         help="subnets compared with scratch training (default 8, at least 5 "
                              "for the acceptance)")
+    parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS),
+                        help="scratch = part 2, search = part 4 (default both; the supernet and "
+                             "the predictor always run); without part 2 the run writes its own "
+                             "section")
     parser.add_argument("--seeds", nargs="+", type=int, default=None,
-                        help="search seeds (default 0 1 2 3 4)")
+                        help="test seeds of the searches (default 200-209)")
+    parser.add_argument("--tuning-seeds", nargs="+", type=int, default=None,
+                        help="seeds where the settings of predictor-guided evolution are chosen "
+                             "(default 100-109)")
+    for name, values in SEARCH_GRID.items():
+        kind = int if name in ("population", "generations") else float
+        parser.add_argument(f"--{name.replace('_', '-')}", nargs="+", type=kind, default=None,
+                            help=f"{name} of predictor-guided evolution: the grid tried on the "
+                                 f"tuning seeds (default {' '.join(map(str, values))}); one value "
+                                 "each: no tuning")
     parser.add_argument("--budgets", nargs="+", type=float, default=None,
                         help="latency budgets as fractions f of the range lo..hi (default 0.2 0.5)")
     parser.add_argument("--quick", action="store_true",
@@ -187,8 +222,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", default="benchmarks/RESULTS.md", help='"" prints only')
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parser.parse_args(argv)
-    cfg = settings(args, FULL, QUICK, ("epochs", "subnets", "seeds", "budgets"))
+    cfg = settings(args, FULL, QUICK, ("epochs", "subnets", "seeds", "budgets", "tuning_seeds"))
     cfg["epochs"] = tuple(cfg["epochs"])
+    cfg["grid"] = {name: getattr(args, name) or values for name, values in cfg["grid"].items()}
+    grid = [dict(zip(cfg["grid"], values)) for values in itertools.product(*cfg["grid"].values())]
+    if len(grid) > 1 and set(cfg["tuning_seeds"]) & set(cfg["seeds"]):
+        parser.error("--tuning-seeds and --seeds must be disjoint")
     if cfg["subnets"] < 2:
         parser.error("--subnets must be at least 2 (the largest and the smallest)")
     if cfg["epochs"][0] < 1 or min(cfg["epochs"]) < 0:
@@ -225,7 +264,9 @@ def main(argv: list[str] | None = None) -> None:
     # ------------------------------------------------------------------ 2. subnets vs scratch
     tic = time.perf_counter()
     fixed = [space.largest(), space.smallest()]
-    chosen = fixed + distinct_archs(space, cfg["subnets"] - 2, 1000, exclude=fixed)
+    with_scratch = "scratch" in args.parts
+    chosen = (fixed + distinct_archs(space, cfg["subnets"] - 2, 1000, exclude=fixed)
+              if with_scratch else [])
     labels = ["largest", "smallest"] + [f"random {i}" for i in range(cfg["subnets"] - 2)]
     budgets_ep = {"supernet total": sum(cfg["epochs"]), "phase 0": cfg["epochs"][0]}
     sub = []
@@ -242,7 +283,8 @@ def main(argv: list[str] | None = None) -> None:
               f"{row['raw']:.4f}); scratch " + ", ".join(
                   f"{e} epochs {row[n]:.4f} ({row[n + ' s']:.0f} s)"
                   for n, e in budgets_ep.items()), flush=True)
-    seconds["subnets vs scratch"] = time.perf_counter() - tic
+    if with_scratch:
+        seconds["subnets vs scratch"] = time.perf_counter() - tic
     diffs = {name: 100 * np.array([r["ofa"] - r[name] for r in sub]) for name in budgets_ep}
     scratch_s = {name: np.array([r[name + " s"] for r in sub]) for name in budgets_ep}
 
@@ -294,6 +336,39 @@ def main(argv: list[str] | None = None) -> None:
     print(f"table: overhead {table.overhead_us:.1f} us; predicted range {lo:.0f}-{hi:.0f} us",
           flush=True)
 
+    # the tuning split: every setting of the grid on the tuning seeds, judged on validation
+    # accuracy only; criterion: the largest median (over the seeds) of evolution's chosen subnet's
+    # validation accuracy minus random search's, at the worse of the budgets; ties go to the
+    # cheaper setting (fewer subnets scored), then to the first in the grid
+    tic = time.perf_counter()
+    tuned: list[dict] = []
+    for setting in grid if len(grid) > 1 else []:
+        row = dict(setting=setting, n=[], evo={}, rnd={}, diff={})
+        for f in cfg["budgets"]:
+            constraint = dict(constraint={"latency_us": lo + f * (hi - lo)}, latency_table=table)
+            evo_val, rnd_val = [], []
+            for seed in cfg["tuning_seeds"]:
+                evo = ofa_search.evolutionary_search(space, predicted, seed=seed, **setting,
+                                                     **constraint)
+                rnd = ofa_search.random_search(space, predicted, seed=seed,
+                                               n_samples=evo.n_scored, **constraint)
+                evo_val.append(measured_val(evo.arch))
+                rnd_val.append(measured_val(rnd.arch))
+                row["n"].append(evo.n_scored)
+            row["evo"][f], row["rnd"][f] = np.median(evo_val), np.median(rnd_val)
+            row["diff"][f] = 100 * float(np.median(np.subtract(evo_val, rnd_val)))
+        row["criterion"] = min(row["diff"].values())
+        tuned.append(row)
+        print(f"tuning {setting}: val - random val (points) " + ", ".join(
+            f"f = {f}: {d:+.2f}" for f, d in row["diff"].items()), flush=True)
+    if tuned:
+        pred_search = max(tuned, key=lambda r: (r["criterion"], -np.median(r["n"]),
+                                                -tuned.index(r)))["setting"]
+        seconds["tuning"] = time.perf_counter() - tic
+        print(f"chosen on the tuning seeds: {pred_search}", flush=True)
+    else:
+        pred_search = grid[0]
+
     tic = time.perf_counter()
     test_of: dict[bytes, float] = {}
 
@@ -313,7 +388,7 @@ def main(argv: list[str] | None = None) -> None:
         for seed in cfg["seeds"]:
             results = {}
             results[methods[0]] = ofa_search.evolutionary_search(
-                space, predicted, seed=seed, **cfg["pred_search"], **constraint)
+                space, predicted, seed=seed, **pred_search, **constraint)
             results[methods[1]] = ofa_search.random_search(
                 space, predicted, seed=seed, n_samples=results[methods[0]].n_scored, **constraint)
             results[methods[2]] = ofa_search.evolutionary_search(
@@ -364,7 +439,7 @@ def main(argv: list[str] | None = None) -> None:
         f"scratch median {med_iqr(diffs[name], fmt='+.2f')} points, range "
         f"{diffs[name].min():+.1f} to {diffs[name].max():+.1f}; supernet better or equal for "
         f"{int(np.sum(diffs[name] >= 0))} of {len(sub)}."
-        for name, e in budgets_ep.items()
+        for name, e in budgets_ep.items() if sub
     ]
     raw = 100 * np.array([r["ofa"] - r["raw"] for r in sub])
 
@@ -382,6 +457,21 @@ def main(argv: list[str] | None = None) -> None:
             details += [f"- f = {f}, {m}, seed {r['seed']}: `{short(r['arch'])}`, "
                         f"{r['lat']:.0f} us predicted, score {r['score']:.4f}, val "
                         f"{r['val']:.4f}, test {r['test']:.4f}" for r in rs]
+        evo = [r["test"] for r in by["evolution, predictor"]]
+        rnd = [r["test"] for r in by["random, predictor"]]
+        ahead = int(np.sum(np.greater_equal(evo, rnd)))
+        evo, rnd = float(np.median(evo)), float(np.median(rnd))
+        evo_v = float(np.median([r["val"] for r in by["evolution, predictor"]]))
+        rnd_v = float(np.median([r["val"] for r in by["random, predictor"]]))
+        n_eq = int(np.median([r["n"] for r in by["random, predictor"]]))
+        accept_search.append(
+            "- Predictor-guided evolution (settings "
+            + ("chosen on the tuning seeds, validation only" if tuned else "given, not tuned")
+            + ") at or above the best, by the same predictor, of an equal number of random "
+            f"feasible subnets, budget f = {f} (T = {T:.0f} us), median test accuracy over "
+            f"{len(cfg['seeds'])} test seeds: {evo:.4f} vs {rnd:.4f} (validation {evo_v:.4f} vs "
+            f"{rnd_v:.4f}; at or above in {ahead} of {len(cfg['seeds'])} seeds; {n_eq} subnets "
+            f"scored per run, median), {'met' if evo >= rnd else 'missed'}.")
         rs = by["evolution, predictor"]
         opt = 100 * np.array([r["score"] - r["val"] for r in rs])
         optimism.append(
@@ -401,7 +491,32 @@ def main(argv: list[str] | None = None) -> None:
 
     feasible = {f: np.mean(pool_lat <= lo + f * (hi - lo)) for f in cfg["budgets"]}
     primary = "supernet total"
-    med_primary = float(np.median(diffs[primary]))
+    med_primary = float(np.median(diffs[primary])) if sub else float("nan")
+    defaults = {name: inspect.signature(ofa_search.evolutionary_search).parameters[name].default
+                for name in cfg["grid"]}
+    tuning_lines = [] if not tuned else [
+        f"**Tuning split** (seeds {cfg['tuning_seeds']}, validation accuracy only): "
+        "predictor-guided evolution with every setting of the grid against random search scored "
+        "by the same predictor, with the same seed and as many scored subnets. Per budget: the "
+        "median validation accuracy of the subnet each chose, and the median over seeds of the "
+        "paired difference evolution - random in points. Criterion, fixed before the run: the "
+        "largest paired difference at the worse of the budgets (ties: fewer subnets scored, then "
+        "the grid's order); the test seeds run only the chosen setting.",
+        "",
+        "| population | generations | mutate_prob | parents | scored (median) | "
+        + " | ".join(f"f = {f}: evolution val | random val | diff" for f in cfg["budgets"])
+        + " | criterion |",
+        "|---|---|---|---|---|" + "---|---|---|" * len(cfg["budgets"]) + "---|",
+        *[f"| {r['setting']['population']} | {r['setting']['generations']} | "
+          f"{r['setting']['mutate_prob']} | {r['setting']['parents']} | "
+          f"{np.median(r['n']):.0f} | "
+          + " | ".join(f"{r['evo'][f]:.4f} | {r['rnd'][f]:.4f} | {r['diff'][f]:+.2f}"
+                       for f in cfg["budgets"])
+          + f" | {r['criterion']:+.2f}" + (" (chosen)" if r["setting"] == pred_search else "")
+          + " |" for r in tuned],
+        "",
+        "**Test split** (seeds no choice has seen):",
+        ""]
     search_cost = {m: float(np.median([r["s"] for by in runs.values() for r in by[m]]))
                    for m in methods}
 
@@ -427,10 +542,12 @@ def main(argv: list[str] | None = None) -> None:
         f"`AccuracyPredictor` defaults (MLP 64-64, 400 Adam steps), {cfg['n_fit']} fit / "
         f"{cfg['n_held']} held out, validation accuracies. Latency at batch size 1, one thread: "
         f"table {cfg['table']}, networks {cfg['nets']}. Searches: predictor-scored evolution "
-        f"{cfg['pred_search']}, measured-scored evolution {cfg['direct_search']} (other settings "
-        f"the defaults: parents 0.25, mutation ratio 0.5), random search with the same seed and "
-        f"the same number of scored subnets; seeds {cfg['seeds']}; budgets T = lo + f (hi - lo) "
-        f"for f in {cfg['budgets']}.",
+        f"{pred_search}" + (f" (chosen on the tuning seeds {cfg['tuning_seeds']} from the grid "
+                             f"{cfg['grid']})" if tuned else "")
+        + f" (`evolutionary_search`'s defaults when this ran: {defaults}), measured-scored "
+        f"evolution {cfg['direct_search']} (mutation ratio 0.5), random search with the same seed "
+        f"and the same number of scored subnets; test seeds {cfg['seeds']}; budgets "
+        f"T = lo + f (hi - lo) for f in {cfg['budgets']}.",
         "",
         "### 1. Cost of training the supernet",
         "",
@@ -444,13 +561,15 @@ def main(argv: list[str] | None = None) -> None:
         f"| total | {sum(cfg['epochs'])} | {supernet_s:.1f} | "
         f"{supernet_s / sum(cfg['epochs']):.2f} | | |",
         "",
-        f"Training the {len(sub)} subnets of part 2 from scratch took "
-        + " and ".join(f"{np.sum(scratch_s[n]):.0f} s ({plural_epochs(e)} each)"
-                       for n, e in budgets_ep.items())
-        + f", against {supernet_s:.0f} s for the supernet that contains all of them; one "
-        f"subnet taken from it costs an extraction, a BN recalibration and one pass over the "
+        (f"Training the {len(sub)} subnets of part 2 from scratch took "
+         + " and ".join(f"{np.sum(scratch_s[n]):.0f} s ({plural_epochs(e)} each)"
+                        for n, e in budgets_ep.items())
+         + f", against {supernet_s:.0f} s for the supernet that contains all of them; one "
+         if sub else f"The supernet took {supernet_s:.0f} s; one ")
+        + f"subnet taken from it costs an extraction, a BN recalibration and one pass over the "
         f"validation split: {t_measure / len(pool):.2f} s on average (part 3).",
         "",
+        *([] if not sub else [
         "### 2. Subnets from the supernet vs the same architectures trained from scratch",
         "",
         "Test accuracy. Latency in us (table prediction, and measured end to end at the end of "
@@ -467,7 +586,7 @@ def main(argv: list[str] | None = None) -> None:
         *diff_lines,
         f"- BN recalibration: +{np.median(raw):.1f} points in median (range {raw.min():+.1f} "
         f"to {raw.max():+.1f}) over the supernet's own statistics.",
-        "",
+        ""]),
         "### 3. Accuracy predictor",
         "",
         f"{len(pool)} distinct random subnets (seeds 2000, ...), validation accuracy "
@@ -503,6 +622,7 @@ def main(argv: list[str] | None = None) -> None:
            f"{fid['spearman']:.3f}, median measured / predicted {fid['ratio']:.2f}, mean "
            f"relative error {fid['mean_rel_error']:.2f}." if fid else ""),
         "",
+        *tuning_lines,
         "Chosen subnet = the best by the search's score; its validation and test accuracy after "
         "BN recalibration (medians over seeds; test also per seed). Latency of the chosen "
         "subnets in us, medians: predicted by the table (what the constraint uses) and measured "
@@ -521,21 +641,22 @@ def main(argv: list[str] | None = None) -> None:
         "",
         "### Acceptance",
         "",
-        f"- Subnets from the supernet within {TOLERANCE:.0f} points of the same architectures "
-        f"trained from scratch, in median over {len(sub)} subnets (criterion: median of "
-        f"supernet - scratch >= -{TOLERANCE:.0f} points, scratch budget *{primary}*, "
-        f"{plural_epochs(budgets_ep[primary])}): {med_primary:+.2f} points, "
-        f"{'met' if med_primary >= -TOLERANCE else 'missed'}"
-        + (f" (at least 5 subnets: only {len(sub)})" if len(sub) < 5 else "")
-        + f"; with the *phase 0* budget ({plural_epochs(budgets_ep['phase 0'])}) "
-        f"{np.median(diffs['phase 0']):+.2f} points.",
+        *([] if not sub else [
+            f"- Subnets from the supernet within {TOLERANCE:.0f} points of the same "
+            f"architectures trained from scratch, in median over {len(sub)} subnets (criterion: "
+            f"median of supernet - scratch >= -{TOLERANCE:.0f} points, scratch budget "
+            f"*{primary}*, {plural_epochs(budgets_ep[primary])}): {med_primary:+.2f} points, "
+            f"{'met' if med_primary >= -TOLERANCE else 'missed'}"
+            + (f" (at least 5 subnets: only {len(sub)})" if len(sub) < 5 else "")
+            + f"; with the *phase 0* budget ({plural_epochs(budgets_ep['phase 0'])}) "
+            f"{np.median(diffs['phase 0']):+.2f} points."]),
         *accept_search,
         f"- Predictor Kendall tau on {cfg['n_held']} held-out subnets: {tau:.3f} (reported, no "
         "threshold).",
     ])
     print(body)
     if args.out:
-        write_section(Path(args.out), SECTION, body)
+        write_section(Path(args.out), SECTION if sub else SEARCH_SECTION, body)
 
 
 if __name__ == "__main__":
