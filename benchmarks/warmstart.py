@@ -263,7 +263,7 @@ def reach_table(reach: dict[str, np.ndarray], n: int) -> str:
 
 
 def acceptance(regrets: dict[str, np.ndarray], reach: dict[str, np.ndarray], n: int) -> str:
-    """The two warm-starting targets of issue 19, stated with their numbers."""
+    """The two warm-starting targets, stated with their numbers."""
     if not {"cold-bo", "best-avg"} <= set(regrets):
         return "(acceptance needs cold-bo and best-avg in --methods)"
     cold = quantile_inf(reach["cold-bo"], 0.5)

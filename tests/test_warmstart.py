@@ -63,14 +63,19 @@ def test_best_on_average_is_the_order_of_mean_ranks():
 
 
 # ---------------------------------------------------------------------------- kNN (3)
+def nearest_tasks(meta, target, train, k=3):
+    """Oracle: z-score with the training tasks' statistics, then L1 nearest neighbours."""
+    M = meta.metafeatures
+    mu, sd = M[train].mean(axis=0), M[train].std(axis=0)
+    nn = NearestNeighbors(n_neighbors=k, metric="manhattan").fit((M[train] - mu) / sd)
+    return np.asarray(train)[nn.kneighbors(((M[target] - mu) / sd)[None])[1][0]]
+
+
 def test_knn_warm_start_takes_the_best_configs_of_the_nearest_tasks_in_turn():
     meta = synthetic_meta()
     target, train = 4, [t for t in range(25) if t != 4]
-    # oracle: z-score with the training tasks' statistics, L1 nearest neighbours
     M = meta.metafeatures
-    mu, sd = M[train].mean(axis=0), M[train].std(axis=0)
-    nn = NearestNeighbors(n_neighbors=3, metric="manhattan").fit((M[train] - mu) / sd)
-    neighbours = np.asarray(train)[nn.kneighbors(((M[target] - mu) / sd)[None])[1][0]]
+    neighbours = nearest_tasks(meta, target, train)
     ranked = np.argsort(meta.errors[neighbours], axis=1)
     interleaved = list(dict.fromkeys(ranked.T.reshape(-1).tolist()))  # drop repeats, keep order
     design = knn_warm_start(meta, M[target], train, k=3, n_configs=6)
@@ -83,13 +88,9 @@ def test_knn_default_design_is_the_best_configuration_of_each_of_the_3_nearest_t
     # The defaults chosen on the tuning split (benchmarks/warmstart.py --tune): k = n_configs = 3.
     meta = synthetic_meta()
     target, train = 9, [t for t in range(25) if t != 9]
-    M = meta.metafeatures
-    mu, sd = M[train].mean(axis=0), M[train].std(axis=0)
-    nn = NearestNeighbors(n_neighbors=3, metric="manhattan").fit((M[train] - mu) / sd)
-    neighbours = np.asarray(train)[nn.kneighbors(((M[target] - mu) / sd)[None])[1][0]]
-    best = np.argmin(meta.errors[neighbours], axis=1).tolist()
+    best = np.argmin(meta.errors[nearest_tasks(meta, target, train)], axis=1).tolist()
     assert len(set(best)) == 3  # this example has no shared optimum
-    assert knn_warm_start(meta, M[target], train) == best
+    assert knn_warm_start(meta, meta.metafeatures[target], train) == best
 
 
 def test_defaults_are_the_ones_chosen_on_the_tuning_split():
