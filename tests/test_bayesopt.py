@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 from scipy.optimize import approx_fprime
-from scipy.stats import norm
+from scipy.stats import norm, yeojohnson
 
 from minnas.hpo import bayesopt as bo
 from minnas.hpo.bayesopt import (BayesianOptimizer, expected_improvement,
@@ -195,6 +195,24 @@ def test_the_gp_of_each_step_uses_the_chosen_prior_mean(prior_mean):
     assert opt.gp_.prior_mean == prior_mean
     assert opt.gp_.y_mean_ == pytest.approx(expected)
     assert BayesianOptimizer(obj.space).prior_mean == "max"  # the default
+
+
+def test_yeo_johnson_targets_keep_the_order_and_the_incumbent():
+    obj = branin()
+    plain = BayesianOptimizer(obj.space, n_initial=8, seed=2)
+    warped = BayesianOptimizer(obj.space, n_initial=8, y_transform="yeo-johnson", seed=2)
+    run(plain, obj, 9)
+    run(warped, obj, 9)
+    assert plain.x_iters[:8] == warped.x_iters[:8]  # the same design, then a model step each
+    y = np.asarray(warped.func_vals[:8])
+    t = warped.history_[0].gp.y_train_ * warped.gp_.y_std_ + warped.gp_.y_mean_
+    assert np.array_equal(np.argsort(t), np.argsort(y))  # monotone: the same ranking
+    assert warped.history_[0].best == pytest.approx(t.min())  # the incumbent, transformed
+    # the oracle: scipy's transform of the standardised values, lambda by maximum likelihood
+    np.testing.assert_allclose(t, yeojohnson((y - y.mean()) / y.std())[0])
+    assert np.ptp(t) < np.ptp(y)  # Branin's long tail of bad values is pulled in
+    with pytest.raises(ValueError, match="y_transform"):
+        BayesianOptimizer(obj.space, y_transform="log")
 
 
 def test_acquisition_gradient_used_by_the_polish_matches_finite_differences():

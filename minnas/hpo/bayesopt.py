@@ -77,7 +77,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.optimize import minimize as _scipy_minimize
 from scipy.special import erfcx, log_ndtr, ndtr
-from scipy.stats import qmc
+from scipy.stats import qmc, yeojohnson
 from tqdm.auto import tqdm
 
 from minnas._validation import (as_float_array, check_callable, check_choice, check_int,
@@ -261,6 +261,12 @@ class BayesianOptimizer:
     prior_mean : {"max", "mean"} or float, default "max"
         The GP's constant prior mean (:class:`~minnas.hpo.gp.GaussianProcess`): the largest
         value observed (pessimistic, see the module docstring), their mean, or a number.
+    y_transform : {None, "yeo-johnson"}, default None
+        Fit the GP to the Yeo-Johnson transform of the standardised values (Yeo and Johnson,
+        *Biometrika* 87, 2000; its exponent by maximum likelihood, ``scipy.stats.yeojohnson``),
+        as HEBO does (Cowen-Rivers et al., *JAIR* 74, 2022): a monotone map that pulls in the
+        long tail of bad values. The GPs in ``history_`` and the incumbent ``best`` are then in
+        the transformed units.
     seed : int or numpy.random.Generator, optional
         Same seed (and the same tells), same proposals.
     candidates : sequence of dict, optional
@@ -305,6 +311,7 @@ class BayesianOptimizer:
                  kernel: str = "matern52", n_candidates: int = 2000, n_polish: int = 5,
                  n_restarts: int = 2, xi: float = 0.0, kappa: float = 2.0,
                  initial_design: str = "lhs", prior_mean: str | float = "max",
+                 y_transform: str | None = None,
                  seed: int | np.random.Generator | None = None,
                  candidates: Sequence[Mapping] | None = None,
                  initial_points: Sequence[Mapping] | None = None) -> None:
@@ -321,6 +328,8 @@ class BayesianOptimizer:
         self.kappa = check_number(kappa, "kappa", low=0)
         self.initial_design = check_choice(initial_design, "initial_design", INITIAL_DESIGNS)
         self.prior_mean = _check_prior_mean(prior_mean)
+        self.y_transform = (None if y_transform is None else
+                            check_choice(y_transform, "y_transform", ("yeo-johnson",)))
         self._rng = np.random.default_rng(seed)
         self._discrete = any(isinstance(d, (Integer, Categorical))
                              for d in space.dimensions.values())
@@ -420,7 +429,19 @@ class BayesianOptimizer:
         return result_from_history(self.space, self.x_iters, self.func_vals)
 
     # ------------------------------------------------------------- the model step (7)
-    def _fit_gp(self) -> GaussianProcess:
+    def _targets(self) -> np.ndarray:
+        """What the GP models: the observed values, or their Yeo-Johnson transform.
+
+        The transform is monotone, so the incumbent and the ranking of the points are the same
+        in both; it only reshapes the values so that a few very bad points (the corners of a
+        Rosenbrock valley) do not dominate the GP's fit near the good ones.
+        """
+        y = np.asarray(self.func_vals, dtype=float)
+        if self.y_transform is None or np.ptp(y) == 0:
+            return y
+        return yeojohnson((y - y.mean()) / y.std())[0]  # lambda fitted by maximum likelihood
+
+    def _fit_gp(self, y: np.ndarray) -> GaussianProcess:
         previous = self.gp_
         gp = GaussianProcess(
             kernel=self.kernel, normalize_y=True, prior_mean=self.prior_mean,
@@ -430,7 +451,7 @@ class BayesianOptimizer:
             **({} if previous is None else dict(lengthscales=previous.lengthscales_,
                                                 variance=previous.variance_,
                                                 noise=previous.noise_)))
-        return gp.fit(self._U, np.asarray(self.func_vals))
+        return gp.fit(self._U, y)
 
     def _score(self, gp: GaussianProcess, mu: np.ndarray, sd: np.ndarray,
                best: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -481,8 +502,8 @@ class BayesianOptimizer:
     def _propose(self) -> dict:
         if self.candidates is not None:
             return self._propose_candidate()
-        gp = self._fit_gp()
-        best = float(np.min(self.func_vals))
+        y = self._targets()
+        gp, best = self._fit_gp(y), float(np.min(y))
         U = self._candidates()
         mu, sd = gp.predict(U)
         values = self._score(gp, mu, sd, best)[0]
@@ -512,8 +533,8 @@ class BayesianOptimizer:
 
     def _propose_candidate(self) -> dict:
         """Eq. (7) over a finite set: the unevaluated candidate with the highest acquisition."""
-        gp = self._fit_gp()
-        best = float(np.min(self.func_vals))
+        y = self._targets()
+        gp, best = self._fit_gp(y), float(np.min(y))
         free = self._unevaluated()
         mu, sd = gp.predict(self._C[free])
         values = self._score(gp, mu, sd, best)[0]
