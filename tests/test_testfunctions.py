@@ -29,6 +29,13 @@ def point(*xs):
     (tf.michalewicz(2), [(2.202906, np.pi / 2)]),
     (tf.dixon_price(4), [tuple(2.0 ** (-(2**i - 2) / 2**i) for i in range(1, 5))]),
     (tf.griewank(3), [(0, 0, 0)]),
+    (tf.shekel5(), [(4.00004, 4.00013, 4.00004, 4.00013)]),
+    (tf.goldstein_price(), [(0, -1)]),
+    (tf.colville(), [(1, 1, 1, 1)]),
+    (tf.powell(8), [(0,) * 8]),
+    (tf.zakharov(5), [(0,) * 5]),
+    (tf.rastrigin(3), [(0, 0, 0)]),
+    (tf.beale(), [(3, 0.5)]),
 ], ids=lambda o: getattr(o, "name", ""))
 def test_known_minimum_is_reached_at_the_literature_argmin(objective, argmins):
     for xs in argmins:
@@ -38,6 +45,8 @@ def test_known_minimum_is_reached_at_the_literature_argmin(objective, argmins):
 @pytest.mark.parametrize("objective", [
     tf.branin(), tf.hartmann6(), tf.rosenbrock(3), tf.ackley(2), tf.camel(), tf.hartmann3(),
     tf.levy(4), tf.styblinski_tang(3), tf.michalewicz(5), tf.dixon_price(3), tf.griewank(2),
+    tf.shekel5(), tf.goldstein_price(), tf.colville(), tf.powell(4), tf.zakharov(3),
+    tf.rastrigin(2), tf.beale(),
 ], ids=lambda o: o.name)
 def test_no_sampled_point_beats_the_minimum(objective):
     values = [objective(p) for p in objective.space.sample(3000, seed=0)]
@@ -61,7 +70,8 @@ def test_local_search_from_many_starts_never_beats_the_minimum():
     # published minimum and never a lower value, for the functions whose minimum is numeric.
     from scipy.optimize import minimize
 
-    for objective in [tf.camel(), tf.hartmann3(), tf.michalewicz(2)]:
+    for objective in [tf.camel(), tf.hartmann3(), tf.michalewicz(2), tf.shekel5(),
+                      tf.goldstein_price()]:
         names = objective.space.names
         bounds = [(objective.space.dimensions[n].low, objective.space.dimensions[n].high)
                   for n in names]
@@ -85,6 +95,14 @@ def test_formulas_at_known_points():
     assert tf.dixon_price(2)(point(1, 0)) == pytest.approx(2 * (0 - 1) ** 2)
     assert tf.griewank(1)(point(np.pi)) == pytest.approx(np.pi ** 2 / 4000 - np.cos(np.pi) + 1)
     assert tf.michalewicz(2)(point(0, 0)) == 0.0
+    assert tf.goldstein_price()(point(0, 0)) == pytest.approx((1 + 19) * (30 + 0))
+    assert tf.beale()(point(0, 0)) == pytest.approx(1.5**2 + 2.25**2 + 2.625**2)
+    assert tf.rastrigin(2)(point(0.5, 0)) == pytest.approx(20 + (0.25 + 10) + (0 - 10))
+    assert tf.zakharov(2)(point(1, 0)) == pytest.approx(1 + 0.25 + 0.0625)   # s = 1/2
+    assert tf.powell(4)(point(1, 0, 0, 0)) == pytest.approx(1 + 10)
+    assert tf.colville()(point(0, 0, 0, 0)) == pytest.approx(1 + 1 + 10.1 * 2 + 19.8)
+    # Shekel-5: at the centre of its deepest well only that term is large
+    assert tf.shekel5()(point(4, 4, 4, 4)) < -10.15
 
 
 def test_noisy_adds_seeded_gaussian_noise():
@@ -115,6 +133,15 @@ def test_svm_digits_mixed_space_and_values(svm):
         mixed({**rbf, "degree": 2.5})
 
 
+def test_svm_cancer_mixed_is_deterministic_and_in_range():
+    cancer = tf.svm_cancer_mixed()
+    assert cancer.minimum is None and cancer.space.names == ["kernel", "degree", "C", "gamma"]
+    x = {"kernel": "rbf", "degree": 3, "C": 10.0, "gamma": 1e-2}
+    assert cancer(x) == tf.svm_cancer_mixed()(x) < 0.05   # standardised features: easy
+    assert cancer({**x, "kernel": "poly"}) > cancer(x)
+    assert tf.svm_cancer_mixed(cv=4, seed=1).name == "svm_cancer_mixed(cv=4, seed=1)"
+
+
 def test_objective_validates_its_input():
     with pytest.raises(ValueError, match="lies outside"):
         tf.branin()(point(11.0, 0.0))
@@ -126,6 +153,8 @@ def test_objective_validates_its_input():
         tf.ackley(0)
     with pytest.raises(ValueError, match="d must be one of"):
         tf.michalewicz(3)
+    with pytest.raises(ValueError, match="multiple of 4"):
+        tf.powell(6)
 
 
 @pytest.fixture(scope="module")

@@ -57,6 +57,22 @@ Equations implemented
      x_{i-1})^2`, :math:`f^\star = 0` at :math:`x_i = 2^{-(2^i - 2)/2^i}`.
 (11) Griewank on :math:`[-600, 600]^d`: :math:`f(x) = \sum_i x_i^2/4000 - \prod_i
      \cos(x_i/\sqrt i) + 1`, :math:`f^\star = 0` at the origin.
+(13) Shekel-5 on :math:`[0, 10]^4`: :math:`f(x) = -\sum_{i=1}^{5} \big(\sum_j (x_j - C_{ji})^2
+     + \beta_i\big)^{-1}`, :math:`f^\star = -10.1532` at :math:`(4, 4, 4, 4)`.
+(14) Goldstein-Price on :math:`[-2, 2]^2`, a product of two quadratic forms of degree 4:
+     :math:`f^\star = 3` at :math:`(0, -1)`; its values span five orders of magnitude.
+(15) Colville on :math:`[-10, 10]^4`: :math:`100(x_1^2 - x_2)^2 + (x_1 - 1)^2 + (x_3 - 1)^2 +
+     90(x_3^2 - x_4)^2 + 10.1((x_2 - 1)^2 + (x_4 - 1)^2) + 19.8(x_2 - 1)(x_4 - 1)`,
+     :math:`f^\star = 0` at :math:`(1, 1, 1, 1)`.
+(16) Powell on :math:`[-4, 5]^d` (d a multiple of 4): per block of four,
+     :math:`(x_1 + 10x_2)^2 + 5(x_3 - x_4)^2 + (x_2 - 2x_3)^4 + 10(x_1 - x_4)^4`;
+     :math:`f^\star = 0` at the origin.
+(17) Zakharov on :math:`[-5, 10]^d`: :math:`\sum_i x_i^2 + s^2 + s^4`,
+     :math:`s = \sum_i i x_i / 2`; :math:`f^\star = 0` at the origin.
+(18) Rastrigin on :math:`[-5.12, 5.12]^d`: :math:`10d + \sum_i (x_i^2 - 10\cos 2\pi x_i)`,
+     :math:`f^\star = 0` at the origin, a regular grid of local minima.
+(19) Beale on :math:`[-4.5, 4.5]^2`: :math:`(1.5 - x_1 + x_1x_2)^2 + (2.25 - x_1 + x_1x_2^2)^2
+     + (2.625 - x_1 + x_1x_2^3)^2`, :math:`f^\star = 0` at :math:`(3, 0.5)`.
 (12) ``svm_digits``: :math:`f(C, \gamma) = 1 - \frac1K \sum_{k=1}^K \mathrm{acc}_k(C, \gamma)`,
     the K-fold cross-validated error of an RBF support vector machine on handwritten digits,
     over :math:`C \in [10^{-2}, 10^3]` and :math:`\gamma \in [10^{-5}, 10^{-1}]`, both log-scaled.
@@ -72,9 +88,10 @@ import numpy as np
 from minnas._validation import check_int, check_number
 from minnas.hpo.space import Categorical, Integer, Real, Space
 
-__all__ = ["Objective", "ackley", "branin", "camel", "dixon_price", "griewank", "hartmann3",
-           "hartmann6", "levy", "michalewicz", "noisy", "rosenbrock", "styblinski_tang",
-           "svm_digits", "svm_digits_mixed"]
+__all__ = ["Objective", "ackley", "beale", "branin", "camel", "colville", "dixon_price",
+           "goldstein_price", "griewank", "hartmann3", "hartmann6", "levy", "michalewicz", "noisy",
+           "powell", "rastrigin", "rosenbrock", "shekel5", "styblinski_tang", "svm_cancer_mixed",
+           "svm_digits", "svm_digits_mixed", "zakharov"]
 
 
 @dataclass(frozen=True)
@@ -287,6 +304,101 @@ def griewank(d: int = 4) -> Objective:
     return Objective(f"griewank{d}", _box(d, -600.0, 600.0), _griewank, minimum=0.0)
 
 
+# ------------------------------------------------------------------------------- Shekel-5
+_SHEKEL_BETA = 0.1 * np.array([1.0, 2.0, 2.0, 4.0, 4.0])
+_SHEKEL_C = np.array([[4.0, 1.0, 8.0, 6.0, 3.0], [4.0, 1.0, 8.0, 6.0, 7.0],
+                      [4.0, 1.0, 8.0, 6.0, 3.0], [4.0, 1.0, 8.0, 6.0, 7.0]])
+
+
+def _shekel5(params: dict) -> float:
+    x = _vector(params)
+    return float(-np.sum(1.0 / (np.sum((x[:, None] - _SHEKEL_C) ** 2, axis=0)
+                                + _SHEKEL_BETA)))  # eq. (13)
+
+
+def shekel5() -> Objective:
+    """Shekel with m = 5 on [0, 10]^4, equation (13): five narrow wells, global minimum -10.1532."""
+    return Objective("shekel5", _box(4, 0.0, 10.0), _shekel5, minimum=-10.1531997)
+
+
+# ------------------------------------------------------------------------- Goldstein-Price
+def _goldstein_price(params: dict) -> float:
+    x1, x2 = params["x1"], params["x2"]
+    a = 1 + (x1 + x2 + 1) ** 2 * (19 - 14 * x1 + 3 * x1**2 - 14 * x2 + 6 * x1 * x2 + 3 * x2**2)
+    b = 30 + (2 * x1 - 3 * x2) ** 2 * (18 - 32 * x1 + 12 * x1**2 + 48 * x2 - 36 * x1 * x2
+                                       + 27 * x2**2)
+    return float(a * b)  # eq. (14)
+
+
+def goldstein_price() -> Objective:
+    """Goldstein-Price on [-2, 2]^2, equation (14); minimum 3 at (0, -1)."""
+    return Objective("goldstein_price", _box(2, -2.0, 2.0), _goldstein_price, minimum=3.0)
+
+
+# -------------------------------------------------------------------------------- Colville
+def _colville(params: dict) -> float:
+    x1, x2, x3, x4 = _vector(params)
+    return float(100 * (x1**2 - x2) ** 2 + (x1 - 1) ** 2 + (x3 - 1) ** 2 + 90 * (x3**2 - x4) ** 2
+                 + 10.1 * ((x2 - 1) ** 2 + (x4 - 1) ** 2) + 19.8 * (x2 - 1) * (x4 - 1))  # (15)
+
+
+def colville() -> Objective:
+    """Colville on [-10, 10]^4, equation (15); minimum 0 at (1, 1, 1, 1)."""
+    return Objective("colville", _box(4, -10.0, 10.0), _colville, minimum=0.0)
+
+
+# ---------------------------------------------------------------------------------- Powell
+def _powell(params: dict) -> float:
+    x1, x2, x3, x4 = _vector(params).reshape(-1, 4).T  # one row per block of four
+    return float(np.sum((x1 + 10 * x2) ** 2 + 5 * (x3 - x4) ** 2 + (x2 - 2 * x3) ** 4
+                        + 10 * (x1 - x4) ** 4))  # eq. (16)
+
+
+def powell(d: int = 4) -> Objective:
+    """Powell on [-4, 5]^d, ``d`` a multiple of 4, equation (16); minimum 0 at the origin."""
+    d = check_int(d, "d", low=4)
+    if d % 4:
+        raise ValueError(f"d must be a multiple of 4, got {d}")
+    return Objective(f"powell{d}", _box(d, -4.0, 5.0), _powell, minimum=0.0)
+
+
+# -------------------------------------------------------------------------------- Zakharov
+def _zakharov(params: dict) -> float:
+    x = _vector(params)
+    s = np.sum(0.5 * np.arange(1, len(x) + 1) * x)
+    return float(np.sum(x**2) + s**2 + s**4)  # eq. (17)
+
+
+def zakharov(d: int = 5) -> Objective:
+    """Zakharov on [-5, 10]^d, equation (17); minimum 0 at the origin."""
+    d = check_int(d, "d", low=1)
+    return Objective(f"zakharov{d}", _box(d, -5.0, 10.0), _zakharov, minimum=0.0)
+
+
+# ------------------------------------------------------------------------------- Rastrigin
+def _rastrigin(params: dict) -> float:
+    x = _vector(params)
+    return float(10 * len(x) + np.sum(x**2 - 10 * np.cos(2 * np.pi * x)))  # eq. (18)
+
+
+def rastrigin(d: int = 3) -> Objective:
+    """Rastrigin on [-5.12, 5.12]^d, equation (18); minimum 0 at the origin."""
+    d = check_int(d, "d", low=1)
+    return Objective(f"rastrigin{d}", _box(d, -5.12, 5.12), _rastrigin, minimum=0.0)
+
+
+# ----------------------------------------------------------------------------------- Beale
+def _beale(params: dict) -> float:
+    x1, x2 = params["x1"], params["x2"]
+    return float((1.5 - x1 + x1 * x2) ** 2 + (2.25 - x1 + x1 * x2**2) ** 2
+                 + (2.625 - x1 + x1 * x2**3) ** 2)  # eq. (19)
+
+
+def beale() -> Objective:
+    """Beale on [-4.5, 4.5]^2, equation (19); minimum 0 at (3, 0.5)."""
+    return Objective("beale", _box(2, -4.5, 4.5), _beale, minimum=0.0)
+
+
 # ------------------------------------------------------------------------ a real task: SVM
 def svm_digits(n_samples: int = 500, cv: int = 3, seed: int = 0) -> Objective:
     """Cross-validated error of an RBF SVM on a subsample of scikit-learn's digits, equation (12).
@@ -351,24 +463,45 @@ def svm_digits_mixed(n_samples: int = 500, cv: int = 3, seed: int = 0) -> Object
     """:func:`svm_digits` over a mixed space: the kernel is categorical, the degree an integer.
 
     The same subsample and folds as :func:`svm_digits` (same arguments), over
-    ``{"kernel": Categorical(["rbf", "poly", "sigmoid"]), "degree": Integer(2, 5),
-    "C": Real(1e-2, 1e3, log=True), "gamma": Real(1e-5, 1e-1, log=True)}``; ``degree`` only
-    matters for the polynomial kernel, as in a real search space with a conditional
-    hyperparameter. ``minimum`` is None.
+    the space ``{"kernel": Categorical(["rbf", "poly", "sigmoid"]),
+    "degree": Integer(2, 5), "C": Real(1e-2, 1e3, log=True), "gamma": Real(1e-5, 1e-1,
+    log=True)}``; ``degree`` only matters for the polynomial kernel, as in a real search space
+    with a conditional hyperparameter. ``minimum`` is None.
     """
     from sklearn.svm import SVC
 
     X, y, folds = _digits_subsample(n_samples, cv, seed)
+    return _mixed_svm(f"svm_digits_mixed(n_samples={n_samples}, cv={cv}, seed={seed})",
+                      lambda params: SVC(**params), X, y, folds)
+
+
+def svm_cancer_mixed(cv: int = 3, seed: int = 0) -> Objective:
+    """The mixed SVM space of :func:`svm_digits_mixed` on scikit-learn's breast-cancer data.
+
+    569 tumours, 30 features on very different scales, standardised inside each training fold
+    (a pipeline); ``cv`` shuffled stratified folds fixed by ``seed``. ``minimum`` is None.
+    """
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.model_selection import StratifiedKFold
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import SVC
+
+    X, y = load_breast_cancer(return_X_y=True)
+    folds = StratifiedKFold(n_splits=check_int(cv, "cv", low=2), shuffle=True, random_state=seed)
+    return _mixed_svm(f"svm_cancer_mixed(cv={cv}, seed={seed})",
+                      lambda params: make_pipeline(StandardScaler(), SVC(**params)), X, y, folds)
+
+
+def _mixed_svm(name: str, model, X: np.ndarray, y: np.ndarray, folds) -> Objective:
+    """The cross-validated error of ``model(params)`` over the mixed SVM space."""
     space = Space({"kernel": Categorical(["rbf", "poly", "sigmoid"]), "degree": Integer(2, 5),
                    "C": Real(1e-2, 1e3, log=True), "gamma": Real(1e-5, 1e-1, log=True)})
 
     def error(params: dict) -> float:
-        model = SVC(kernel=params["kernel"], degree=params["degree"], C=params["C"],
-                    gamma=params["gamma"])
-        return _cv_error(model, X, y, folds)
+        return _cv_error(model(params), X, y, folds)
 
-    return Objective(f"svm_digits_mixed(n_samples={n_samples}, cv={cv}, seed={seed})", space,
-                     error, minimum=None)
+    return Objective(name, space, error, minimum=None)
 
 
 # ------------------------------------------------------------------------------- noise
