@@ -2,7 +2,7 @@
 
 - :mod:`~minnas.hpo.space` -- search spaces (real, integer, categorical; log scales), unit cube.
 - :mod:`~minnas.hpo.search` -- grid and random search, and the result type of every optimiser.
-- :mod:`~minnas.hpo.testfunctions` -- Branin, Hartmann-6, Rosenbrock, Ackley and a real tuning task.
+- :mod:`~minnas.hpo.testfunctions` -- classic test functions with known minima, SVM tuning tasks.
 - :mod:`~minnas.hpo.gp` -- Gaussian-process regression.
 - :mod:`~minnas.hpo.bayesopt` -- acquisition functions and Bayesian optimisation (ask/tell).
 - :mod:`~minnas.hpo.metafeatures` -- meta-features of a classification task, and task distances.
