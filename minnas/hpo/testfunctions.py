@@ -12,7 +12,8 @@ Sources
 - D. H. Ackley, *A Connectionist Machine for Genetic Hillclimbing*, Kluwer, 1987.
 - M. Jamil and X.-S. Yang, "A literature survey of benchmark functions for global optimization
   problems", *Int. J. Math. Modelling and Numerical Optimisation* 4(2), 2013: the six-hump
-  camel, Levy, Styblinski-Tang, Michalewicz, Dixon-Price and Griewank functions.
+  camel, Levy, Styblinski-Tang, Michalewicz, Dixon-Price, Griewank, Shekel, Goldstein-Price,
+  Colville, Powell, Zakharov, Rastrigin and Beale functions.
 
 Equations implemented
 ---------------------
@@ -57,6 +58,9 @@ Equations implemented
      x_{i-1})^2`, :math:`f^\star = 0` at :math:`x_i = 2^{-(2^i - 2)/2^i}`.
 (11) Griewank on :math:`[-600, 600]^d`: :math:`f(x) = \sum_i x_i^2/4000 - \prod_i
      \cos(x_i/\sqrt i) + 1`, :math:`f^\star = 0` at the origin.
+(12) ``svm_digits``: :math:`f(C, \gamma) = 1 - \frac1K \sum_{k=1}^K \mathrm{acc}_k(C, \gamma)`,
+    the K-fold cross-validated error of an RBF support vector machine on handwritten digits,
+    over :math:`C \in [10^{-2}, 10^3]` and :math:`\gamma \in [10^{-5}, 10^{-1}]`, both log-scaled.
 (13) Shekel-5 on :math:`[0, 10]^4`: :math:`f(x) = -\sum_{i=1}^{5} \big(\sum_j (x_j - C_{ji})^2
      + \beta_i\big)^{-1}`, :math:`f^\star = -10.1532` at :math:`(4, 4, 4, 4)`.
 (14) Goldstein-Price on :math:`[-2, 2]^2`, a product of two quadratic forms of degree 4:
@@ -73,9 +77,6 @@ Equations implemented
      :math:`f^\star = 0` at the origin, a regular grid of local minima.
 (19) Beale on :math:`[-4.5, 4.5]^2`: :math:`(1.5 - x_1 + x_1x_2)^2 + (2.25 - x_1 + x_1x_2^2)^2
      + (2.625 - x_1 + x_1x_2^3)^2`, :math:`f^\star = 0` at :math:`(3, 0.5)`.
-(12) ``svm_digits``: :math:`f(C, \gamma) = 1 - \frac1K \sum_{k=1}^K \mathrm{acc}_k(C, \gamma)`,
-    the K-fold cross-validated error of an RBF support vector machine on handwritten digits,
-    over :math:`C \in [10^{-2}, 10^3]` and :math:`\gamma \in [10^{-5}, 10^{-1}]`, both log-scaled.
 """
 
 from __future__ import annotations
