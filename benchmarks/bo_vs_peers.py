@@ -24,7 +24,10 @@ Problems, in two splits (the protocol is in ``benchmarks/README.md``):
   chosen: Branin, Hartmann-6, ``svm_digits``, the six-hump camel, Rosenbrock-2, Ackley-2;
 - test: problems no choice has seen: Hartmann-3, Levy-4, Styblinski-Tang-4, Michalewicz-5,
   Dixon-Price-4, Griewank-4, Levy-2 observed with N(0, 0.3^2) noise, and ``svm_digits_mixed``
-  (a categorical kernel, an integer degree, two log-scaled reals).
+  (a categorical kernel, an integer degree, two log-scaled reals);
+- test2: for a default chosen on the tuning split after the test split had run: Shekel-5,
+  Goldstein-Price, Colville, Powell-4, Zakharov-5, Rastrigin-3, Beale with N(0, 0.3^2) noise,
+  and ``svm_cancer_mixed``.
 
 The regret of a noisy problem is measured on the noise-free values of the points evaluated. The
 SVM tasks have no known minimum; their regret is measured against the best value that any
