@@ -375,7 +375,12 @@ while _held < 3 and select.select([_r], [], [], max(0, _until - time.monotonic()
     _held += len(os.read(_r, 3)) or 3  # until all three hold it, or one was killed for it
 """),
     "fork_bomb": ("perfect", "ridge", """\
-import os, time
+import gc, os, time
+# Frozen, the kernel's objects are not walked by a child's garbage collection, which would copy
+# the whole heap into each child: this attack is about the number of processes (forked_memory
+# is the one about memory), and without it the children's memory would depend on when a
+# collection happens to run.
+gc.freeze()
 try:
     for _ in range(2000):
         if os.fork() == 0:

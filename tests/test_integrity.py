@@ -452,8 +452,15 @@ def test_the_adversarial_class_gets_the_same_grades_and_flags_through_dask(adver
     assert results.grades.keys() == first.grades.keys()
     for key, grade in results.grades.items():
         local = first.grades[key]
-        assert (grade.score, grade.status, grade.flags) == (local.score, local.status,
-                                                            local.flags), key
+        assert (grade.score, grade.status, _timeless(grade)) == (local.score, local.status,
+                                                                 _timeless(local)), key
+
+
+def _timeless(grade) -> list:
+    """The grade's flags, less forked_memory's cgroup flag: whether its children reach the
+    total before its cell ends is the machine's speed (see EXPECTED), not the grader's."""
+    return [f for f in grade.flags if not (grade.student == "forked_memory"
+                                           and "memory limit together" in f.message)]
 
 
 def test_a_job_cannot_write_outside_its_folder(tmp_path):
