@@ -15,8 +15,9 @@ Methods
 - ``skopt-gp``: ``skopt.gp_minimize`` with its defaults and ``n_initial_points=10``.
 - ``optuna-tpe``: Optuna's ``TPESampler(seed=seed)`` (defaults: 10 startup trials).
 - ``minnas-random``: :func:`minnas.hpo.search.random_search`.
-- ``minnas-bo:key=value,...``: minnas with other options, e.g. ``minnas-bo:prior_mean=mean``;
-  how the tuning split compares candidate defaults.
+- ``minnas-bo:key=value,...``: minnas with other options, e.g. ``minnas-bo:prior_mean=mean`` or
+  ``minnas-bo:y_transform=None`` (the default before the second test split); how the tuning
+  split compares candidate defaults.
 
 Problems, in two splits (the protocol is in ``benchmarks/README.md``):
 
@@ -138,6 +139,9 @@ def variant(method: str) -> tuple[str, dict]:
     options = {}
     for item in filter(None, spec.split(",")):
         key, _, value = item.partition("=")
+        if value == "None":  # e.g. y_transform=None, the values themselves
+            options[key] = None
+            continue
         try:
             options[key] = float(value) if key != "prior_mean" else value
         except ValueError:

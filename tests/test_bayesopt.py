@@ -161,7 +161,11 @@ def test_minimize_reaches_the_branin_minimum():
 @pytest.mark.parametrize("acquisition", ["logei", "pi", "ucb"])
 def test_other_acquisitions_make_progress(acquisition):
     obj = branin()
-    result = minimize(obj, obj.space, n_calls=22, acquisition=acquisition, seed=0)
+    # On the values themselves: PI (greedy at xi=0) gets greedier on the Yeo-Johnson scale,
+    # which compresses the differences among good values (Branin seeds 0-5: regret 0.04-0.43
+    # plain, 0.002-2.3 transformed); the transform was chosen for EI.
+    result = minimize(obj, obj.space, n_calls=22, acquisition=acquisition, y_transform=None,
+                      seed=0)
     assert result.func_vals[:10].min() - obj.minimum > 4  # the initial design is far off ...
     assert result.fun - obj.minimum < 1.0  # ... the model-based steps get close
 
@@ -188,7 +192,8 @@ def test_history_supports_plots_of_posterior_and_acquisition():
 @pytest.mark.parametrize("prior_mean", ["max", "mean", 3.0])
 def test_the_gp_of_each_step_uses_the_chosen_prior_mean(prior_mean):
     obj = branin()
-    opt = BayesianOptimizer(obj.space, n_initial=5, prior_mean=prior_mean, seed=0)
+    opt = BayesianOptimizer(obj.space, n_initial=5, prior_mean=prior_mean, y_transform=None,
+                            seed=0)
     run(opt, obj, 7)
     y = np.asarray(opt.func_vals[:6])  # what the GP of the last step was fitted to
     expected = {"max": y.max(), "mean": y.mean()}.get(prior_mean, prior_mean)
@@ -199,8 +204,9 @@ def test_the_gp_of_each_step_uses_the_chosen_prior_mean(prior_mean):
 
 def test_yeo_johnson_targets_keep_the_order_and_the_incumbent():
     obj = branin()
-    plain = BayesianOptimizer(obj.space, n_initial=8, seed=2)
-    warped = BayesianOptimizer(obj.space, n_initial=8, y_transform="yeo-johnson", seed=2)
+    plain = BayesianOptimizer(obj.space, n_initial=8, y_transform=None, seed=2)
+    warped = BayesianOptimizer(obj.space, n_initial=8, seed=2)
+    assert warped.y_transform == "yeo-johnson"  # the default
     run(plain, obj, 9)
     run(warped, obj, 9)
     assert plain.x_iters[:8] == warped.x_iters[:8]  # the same design, then a model step each

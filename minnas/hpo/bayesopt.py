@@ -12,6 +12,10 @@ Sources
   algorithms", NeurIPS 2012: ARD Matern-5/2, EI, and the loop as used in practice.
 - S. Ament, S. Daulton, D. Eriksson, M. Balandat and E. Bakshy, "Unexpected improvements to
   expected improvement for Bayesian optimization", NeurIPS 2023: log-EI.
+- I.-K. Yeo and R. A. Johnson, "A new family of power transformations to improve normality or
+  symmetry", *Biometrika* 87, 2000; A. I. Cowen-Rivers et al., "HEBO: pushing the limits of
+  sample-efficient hyper-parameter optimisation", *JAIR* 74, 2022: the GP fitted to
+  Yeo-Johnson-transformed values.
 
 Equations implemented (all for *minimisation*)
 ----------------------------------------------
@@ -43,8 +47,9 @@ incumbent) and :math:`\xi \ge 0` an optional margin that favours exploration. Wi
 The loop (Snoek et al. 2012, algorithm in section 2):
 
 (6) evaluate ``n_initial`` points of a space-filling design (Latin hypercube, seeded);
-(7) then repeat: fit the GP to all :math:`(u_i, y_i)`, where :math:`u_i \in [0, 1]^D` is the
-    unit-cube encoding of point :math:`x_i` (:meth:`~minnas.hpo.space.Space.to_unit`); propose
+(7) then repeat: fit the GP to all :math:`(u_i, \tilde y_i)`, where :math:`u_i \in [0, 1]^D`
+    is the unit-cube encoding of point :math:`x_i` (:meth:`~minnas.hpo.space.Space.to_unit`)
+    and :math:`\tilde y_i` the transformed value of eq. (8) below; propose
     :math:`u_{t+1} = \arg\max_{u \in [0,1]^D} a(u)`; evaluate; add to the data.
 
 The GP is an ARD Matern-5/2 with standardised targets whose constant prior mean is the
@@ -53,7 +58,19 @@ The GP is an ARD Matern-5/2 with standardised targets whose constant prior mean 
 an optimiser collects are mostly good ones, so their mean is optimistic; with it, the
 posterior far from the data (the corners of the cube, in 6-D most of it) looks promising and
 EI spends evaluations there. With the pessimistic mean, unexplored regions must earn their
-proposals through uncertainty alone. The hyperparameters are refitted at every step,
+proposals through uncertainty alone. The GP models not the values themselves but their
+Yeo-Johnson transform (``y_transform="yeo-johnson"``, as in HEBO, Cowen-Rivers et al. 2022):
+
+(8) :math:`\tilde y_i = \psi_\lambda\big((y_i - \bar y)/s_y\big)`, with
+    :math:`\psi_\lambda(v) = ((v + 1)^\lambda - 1)/\lambda` for :math:`v \ge 0` and
+    :math:`-((1 - v)^{2 - \lambda} - 1)/(2 - \lambda)` for :math:`v < 0` (the limits
+    :math:`\log(1 + v)` and :math:`-\log(1 - v)` at :math:`\lambda = 0` and 2), and
+    :math:`\lambda` chosen by maximum likelihood (Yeo and Johnson 2000).
+
+The map is increasing, so the incumbent and the order of the points are unchanged; it pulls in
+the long tail of bad values (the walls of a Rosenbrock valley, a diverged training run) that
+would otherwise decide the GP's length scales, and lets the GP spend its fit near the good
+points. The hyperparameters are refitted at every step,
 warm-started from the previous fit, with ``n_restarts`` random restarts.
 How the acquisition is maximised (random and local candidates, L-BFGS-B, rounding for
 integer and categorical dimensions) is described under :class:`BayesianOptimizer`.
@@ -261,12 +278,11 @@ class BayesianOptimizer:
     prior_mean : {"max", "mean"} or float, default "max"
         The GP's constant prior mean (:class:`~minnas.hpo.gp.GaussianProcess`): the largest
         value observed (pessimistic, see the module docstring), their mean, or a number.
-    y_transform : {None, "yeo-johnson"}, default None
-        Fit the GP to the Yeo-Johnson transform of the standardised values (Yeo and Johnson,
-        *Biometrika* 87, 2000; its exponent by maximum likelihood, ``scipy.stats.yeojohnson``),
-        as HEBO does (Cowen-Rivers et al., *JAIR* 74, 2022): a monotone map that pulls in the
-        long tail of bad values. The GPs in ``history_`` and the incumbent ``best`` are then in
-        the transformed units.
+    y_transform : {"yeo-johnson", None}, default "yeo-johnson"
+        Fit the GP to the Yeo-Johnson transform of the standardised values, eq. (8) (its
+        exponent by maximum likelihood, ``scipy.stats.yeojohnson``), or (None) to the values
+        themselves. The GPs in ``history_`` and the incumbent ``best`` are in the units the GP
+        models.
     seed : int or numpy.random.Generator, optional
         Same seed (and the same tells), same proposals.
     candidates : sequence of dict, optional
@@ -311,7 +327,7 @@ class BayesianOptimizer:
                  kernel: str = "matern52", n_candidates: int = 2000, n_polish: int = 5,
                  n_restarts: int = 2, xi: float = 0.0, kappa: float = 2.0,
                  initial_design: str = "lhs", prior_mean: str | float = "max",
-                 y_transform: str | None = None,
+                 y_transform: str | None = "yeo-johnson",
                  seed: int | np.random.Generator | None = None,
                  candidates: Sequence[Mapping] | None = None,
                  initial_points: Sequence[Mapping] | None = None) -> None:
@@ -430,7 +446,7 @@ class BayesianOptimizer:
 
     # ------------------------------------------------------------- the model step (7)
     def _targets(self) -> np.ndarray:
-        """What the GP models: the observed values, or their Yeo-Johnson transform.
+        """What the GP models: the observed values, or their Yeo-Johnson transform, eq. (8).
 
         The transform is monotone, so the incumbent and the ranking of the points are the same
         in both; it only reshapes the values so that a few very bad points (the corners of a
