@@ -457,7 +457,9 @@ class BayesianOptimizer:
             return y
         return yeojohnson((y - y.mean()) / y.std())[0]  # lambda fitted by maximum likelihood
 
-    def _fit_gp(self, y: np.ndarray) -> GaussianProcess:
+    def _fit_gp(self) -> tuple[GaussianProcess, float]:
+        """The GP fitted to the targets, and the incumbent in the units it models."""
+        y = self._targets()
         previous = self.gp_
         gp = GaussianProcess(
             kernel=self.kernel, normalize_y=True, prior_mean=self.prior_mean,
@@ -467,7 +469,7 @@ class BayesianOptimizer:
             **({} if previous is None else dict(lengthscales=previous.lengthscales_,
                                                 variance=previous.variance_,
                                                 noise=previous.noise_)))
-        return gp.fit(self._U, y)
+        return gp.fit(self._U, y), float(np.min(y))
 
     def _score(self, gp: GaussianProcess, mu: np.ndarray, sd: np.ndarray,
                best: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -518,8 +520,7 @@ class BayesianOptimizer:
     def _propose(self) -> dict:
         if self.candidates is not None:
             return self._propose_candidate()
-        y = self._targets()
-        gp, best = self._fit_gp(y), float(np.min(y))
+        gp, best = self._fit_gp()
         U = self._candidates()
         mu, sd = gp.predict(U)
         values = self._score(gp, mu, sd, best)[0]
@@ -549,8 +550,7 @@ class BayesianOptimizer:
 
     def _propose_candidate(self) -> dict:
         """Eq. (7) over a finite set: the unevaluated candidate with the highest acquisition."""
-        y = self._targets()
-        gp, best = self._fit_gp(y), float(np.min(y))
+        gp, best = self._fit_gp()
         free = self._unevaluated()
         mu, sd = gp.predict(self._C[free])
         values = self._score(gp, mu, sd, best)[0]
